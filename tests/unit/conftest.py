@@ -1,0 +1,84 @@
+# -*- coding: utf-8 -*-
+"""Make ``ansible_collections.k3s_gpu.cluster`` importable in plain pytest.
+
+The checkout is the collection; a throw-away ``ansible_collections/k3s_gpu/cluster``
+symlink pointing at it is put on sys.path, so the tests import the code exactly as
+Ansible does (no dependency on .collections/ having been bootstrapped).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+import sys
+import tempfile
+
+import pytest
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
+
+
+def _link_collection():
+    for entry in sys.path:
+        if os.path.isdir(os.path.join(entry, 'ansible_collections', 'k3s_gpu', 'cluster', 'plugins')):
+            return
+    root = tempfile.mkdtemp(prefix='k3s_gpu-unit-')
+    ns = os.path.join(root, 'ansible_collections', 'k3s_gpu')
+    os.makedirs(ns)
+    os.symlink(REPO_ROOT, os.path.join(ns, 'cluster'))
+    sys.path.insert(0, root)
+
+
+_link_collection()
+
+
+def fixture_path(*parts):
+    return os.path.join(FIXTURES, *parts)
+
+
+def read_fixture(*parts):
+    with open(fixture_path(*parts)) as handle:
+        return handle.read()
+
+
+class ModuleExit(Exception):
+    def __init__(self, result, failed):
+        super(ModuleExit, self).__init__(result.get('msg', ''))
+        self.result = result
+        self.failed = failed
+
+
+@pytest.fixture
+def run_module(monkeypatch):
+    """Run a module's main() with args; return (result, failed)."""
+    from ansible.module_utils import basic
+    from ansible.module_utils.testing import patch_module_args
+
+    def exit_json(self, **kwargs):
+        kwargs.setdefault('changed', False)
+        raise ModuleExit(kwargs, False)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs['msg'] = msg
+        raise ModuleExit(kwargs, True)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+
+    def _run(module, args, check_mode=False, diff=False):
+        args = dict(args)
+        if check_mode:
+            args['_ansible_check_mode'] = True
+        if diff:
+            args['_ansible_diff'] = True
+        with patch_module_args(args):
+            try:
+                module.main()
+            except ModuleExit as done:
+                # Results must be JSON-serialisable, as Ansible sends them back.
+                json.dumps(done.result)
+                return done.result, done.failed
+        raise AssertionError('the module returned without exit_json/fail_json')
+
+    return _run
