@@ -17,6 +17,12 @@ if [ "$(cat "${SANITY_VENV}/.pin" 2>/dev/null)" != "${core_pin}" ]; then
     || die "pip install ${core_pin} into ${SANITY_VENV} failed: check that PyPI is reachable"
   echo "${core_pin}" >"${SANITY_VENV}/.pin"
 fi
+# ansible-test bootstraps pip in each test's venv with a script it downloads from outside
+# PyPI; give it our local equivalent (ensurepip + pip from PyPI) under the name it looks for.
+pip_version="$(grep -oE "pip='[0-9.]+'" "${SANITY_VENV}"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -1 | cut -d"'" -f2)"
+[ -n "${pip_version}" ] || die "could not read the pip version ansible-test bootstraps; check ${SANITY_VENV}"
+mkdir -p "${HOME}/.ansible/test/cache"
+install -m 0644 "${REPO_ROOT}/scripts/ansible-test-get-pip.py" "${HOME}/.ansible/test/cache/get_pip_${pip_version//./_}.py"
 activate_venv
 # shellcheck disable=SC1091
 . "${SANITY_VENV}/bin/activate"
