@@ -5,7 +5,9 @@
 #   wheels/       ansible-core 2.19 and its dependencies, for CPython 3.12 on x86_64
 #   debs/podman/  Debian 12's podman, conmon, crun, containers-common and the libraries
 #                 a minimal Ubuntu 24.04 lacks (unpacked into a private prefix there)
-#   debs/rootfs/  busybox-static and libc6: the container's whole root filesystem
+#   debs/rootfs/  busybox-static (Debian 12) and libc6 (Debian 13, glibc 2.41, newer than
+#                 the host's 2.39 that the test program is linked against): the container's
+#                 whole root filesystem
 #   collections.tar.gz  dependency collections (ansible.posix, community.general) from
 #                 .collections (make bootstrap), in case roles use their modules
 #   MANIFEST.txt  name, version and sha256 of every file
@@ -30,7 +32,10 @@ PODMAN_DEBS=(
 )
 # Used on the host only for a library that ldd reports missing there (run.sh decides).
 FALLBACK_DEBS=(libseccomp2 libsystemd0 libcap2 libselinux1 libpcre2-8-0 libffi8 libgpg-error0)
-ROOTFS_DEBS=(busybox-static libc6)
+ROOTFS_DEBS=(busybox-static)
+# glibc for the container, from Debian 13: a program built on Ubuntu 24.04 (glibc 2.39)
+# may need symbols newer than Debian 12's 2.36.
+ROOTFS_TRIXIE_DEBS=(libc6)
 COLLECTIONS=(ansible_collections/ansible/posix ansible_collections/community/general)
 
 [ "${1:-}" = "--clean" ] && rm -rf "${BUNDLE}"
@@ -63,6 +68,19 @@ fetch_debs() {
 fetch_debs "${BUNDLE}/debs/podman" "${PODMAN_DEBS[@]}"
 fetch_debs "${BUNDLE}/debs/fallback" "${FALLBACK_DEBS[@]}"
 fetch_debs "${BUNDLE}/debs/rootfs" "${ROOTFS_DEBS[@]}"
+
+# Debian 13 packages through a private apt state (the machine's sources stay untouched).
+if [ -z "$(ls "${BUNDLE}"/debs/rootfs/libc6_*.deb 2>/dev/null)" ]; then
+  apt_dir="${CACHE_DIR}/gpu-host-trixie-apt"
+  mkdir -p "${apt_dir}/lists/partial" "${apt_dir}/cache/archives/partial"
+  echo "deb http://deb.debian.org/debian trixie main" >"${apt_dir}/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=${apt_dir}/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=${apt_dir}/lists" -o "Dir::Cache=${apt_dir}/cache" -o APT::Architecture=amd64)
+  log "downloading ${ROOTFS_TRIXIE_DEBS[*]} from Debian 13 (trixie)"
+  apt-get -qq "${apt_opts[@]}" update || die "apt-get update for trixie failed: check that deb.debian.org is reachable"
+  (cd "${BUNDLE}/debs/rootfs" && apt-get -q "${apt_opts[@]}" download "${ROOTFS_TRIXIE_DEBS[@]}" 2>&1 |
+    grep -v '^W: Download is performed unsandboxed' >&2) || die "apt-get download ${ROOTFS_TRIXIE_DEBS[*]} (trixie) failed"
+fi
 
 if [ ! -f "${BUNDLE}/collections.tar.gz" ]; then
   for c in "${COLLECTIONS[@]}"; do

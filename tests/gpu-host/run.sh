@@ -31,7 +31,6 @@ CDI_PATH="${GPU_HOST_CDI_PATH:-/etc/cdi/nvidia.yaml}"
 # What NVIDIA's CUDA images set; the native CDI spec mounts the driver there.
 CTR_PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/nvidia/bin"
 CTR_LD_LIBRARY_PATH="/usr/local/nvidia/lib:/usr/local/nvidia/lib64"
-ROOTFS_GLIBC="2.36" # libc6 in bundle/debs/rootfs (Debian 12)
 
 SUMMARY=()
 FAILED=()
@@ -83,6 +82,8 @@ host_facts() {
     echo "driver (/proc/driver/nvidia/version): $(head -1 /proc/driver/nvidia/version 2>/dev/null)"
     echo "nvcc: $(find_nvcc || echo absent)"
     echo "nvidia-ctk: $(command -v nvidia-ctk || echo absent)"
+    echo "gcc: $(gcc --version 2>/dev/null | head -1 || echo absent); sudo: $(command -v sudo || echo absent); pip for ${PY}: $("${PY}" -m pip --version 2>/dev/null | cut -d' ' -f1-2 || echo absent)"
+    echo "host glibc: $(ldd --version 2>/dev/null | head -1)"
     echo "--- nvidia-smi -L"
     nvidia-smi -L
     echo "--- nvidia-smi --query-gpu=index,uuid,name,driver_version,memory.total,pci.bus_id,compute_cap --format=csv"
@@ -197,10 +198,16 @@ step_facts() {
 
 # ---------------------------------------------------------------- 2. roles
 step_roles() {
+  # A root shell without sudo (minimal images): become through su, as a user would set it.
+  local inv=(-i "${HERE}/inventory.yml")
+  command -v sudo >/dev/null || {
+    note "sudo is absent: the role steps use ansible_become_method=ansible.builtin.su"
+    inv+=(-e ansible_become_method=ansible.builtin.su)
+  }
   section "2a. role k3s_gpu.cluster.preflight (GPU node)"
   if [ ! -f "${REPO}/roles/preflight/tasks/main.yml" ]; then
     bad "2a preflight role" "roles/preflight/tasks/main.yml does not exist in this tree"
-  elif ap preflight -i "${HERE}/inventory.yml" "${HERE}/playbooks/preflight.yml"; then
+  elif ap preflight "${inv[@]}" "${HERE}/playbooks/preflight.yml"; then
     ok "2a preflight passes on the GPU host as a GPU node"
   else
     bad "2a preflight role" "the play failed: see the failed task above (${WORK}/preflight.log)"
@@ -209,7 +216,7 @@ step_roles() {
   section "2b. role k3s_gpu.cluster.nvidia_driver (driver already present)"
   if [ ! -f "${REPO}/roles/nvidia_driver/tasks/main.yml" ]; then
     bad "2b nvidia_driver role" "roles/nvidia_driver/tasks/main.yml does not exist in this tree"
-  elif ! ap driver -i "${HERE}/inventory.yml" "${HERE}/playbooks/driver.yml"; then
+  elif ! ap driver "${inv[@]}" "${HERE}/playbooks/driver.yml"; then
     bad "2b nvidia_driver role" "the play failed: see the failed task above (${WORK}/driver.log)"
   elif ! grep -Eq '^localhost +: ok=[0-9]+ +changed=0 +unreachable=0 +failed=0' "${WORK}/driver.log"; then
     bad "2b nvidia_driver role" "the play changed something on a host whose driver is present: $(grep -E '^localhost +:' "${WORK}/driver.log")"
@@ -314,12 +321,16 @@ EOF
   "${WORK}/bin/podman" --version && "${p}/bin/crun" --version | head -1 && "${p}/bin/conmon" --version | head -1
 }
 
-# The container's whole root filesystem: busybox and glibc from Debian 12, and the test
+# The container's whole root filesystem: busybox (Debian 12), glibc (Debian 13) and the test
 # program. No NVIDIA file: whatever of the driver the container sees, the CDI spec gave it.
 build_rootfs() {
   local r="$1" vectoradd="$2" a
   mkdir -p "$r"
   for d in "${BUNDLE}"/debs/rootfs/*.deb; do dpkg-deb -x "$d" "$r" || return 1; done
+  # Debian 13's libc6 ships under /usr only (merged /usr): add the links base-files would.
+  for a in lib lib64; do
+    [ -e "$r/$a" ] || [ ! -d "$r/usr/$a" ] || ln -s "usr/$a" "$r/$a"
+  done
   rm -rf "$r/usr/share/doc" "$r/usr/share/man" "$r/usr/share/lintian"
   mkdir -p "$r"/{dev,proc,sys,tmp,etc,root,opt/gpu-test}
   for a in sh ls cat echo env head grep test true false; do ln -sfn busybox "$r/bin/$a"; done
@@ -327,7 +338,8 @@ build_rootfs() {
 }
 
 build_vectoradd() {
-  local nvcc cc out="${WORK}/vectoradd" need
+  local nvcc cc out="${WORK}/vectoradd" need glibc
+  glibc="$(dpkg-deb -f "$(find "${BUNDLE}/debs/rootfs" -name 'libc6_*.deb' | head -1)" Version | cut -d- -f1)"
   nvcc="$(find_nvcc)" || {
     echo "nvcc not found (PATH, /usr/local/cuda/bin): the CUDA toolkit is needed to build vectoradd"
     return 1
@@ -335,12 +347,24 @@ build_vectoradd() {
   cc="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d ' .')"
   note "building vectoradd with ${nvcc} for sm_${cc}, CUDA runtime linked statically"
   "${nvcc}" --version | tail -2
-  "${nvcc}" -O2 -arch="sm_${cc}" -cudart static -Xlinker --as-needed -o "${out}" "${HERE}/vectoradd.cu" || return 1
+  # The C++ runtime is linked in too: the container holds glibc alone.
+  "${nvcc}" -O2 -arch="sm_${cc}" -cudart static -Xcompiler -static-libstdc++ -Xcompiler -static-libgcc \
+    -Xlinker --as-needed -o "${out}" "${HERE}/vectoradd.cu" || return 1
+  if readelf -d "${out}" | grep -Eq 'NEEDED.*(libstdc\+\+|libgcc_s)'; then
+    note "nvcc kept libstdc++/libgcc_s dynamic: compiling with nvcc -c and linking with g++ -static-libstdc++"
+    "${nvcc}" -O2 -arch="sm_${cc}" -c -o "${WORK}/vectoradd.o" "${HERE}/vectoradd.cu" || return 1
+    g++ -o "${out}" "${WORK}/vectoradd.o" -L"$(dirname "$(dirname "${nvcc}")")/lib64" -lcudart_static \
+      -static-libstdc++ -static-libgcc -Wl,--as-needed -ldl -lpthread -lrt || return 1
+  fi
   note "vectoradd needs: $(readelf -d "${out}" | awk '/NEEDED/ { printf "%s ", $5 }')"
+  if readelf -d "${out}" | grep -Eq 'NEEDED.*(libstdc\+\+|libgcc_s)'; then
+    echo "vectoradd still needs libstdc++ or libgcc_s, which the container does not have"
+    return 1
+  fi
   need="$(readelf -V "${out}" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)"
-  note "vectoradd needs glibc ${need}; the container's glibc is ${ROOTFS_GLIBC}"
-  if [ "$(printf '%s\n%s\n' "${need}" "${ROOTFS_GLIBC}" | sort -V | tail -1)" != "${ROOTFS_GLIBC}" ]; then
-    echo "vectoradd needs glibc ${need}, newer than the container's ${ROOTFS_GLIBC}"
+  note "vectoradd needs glibc ${need}; the container's glibc is ${glibc}"
+  if [ "$(printf '%s\n%s\n' "${need}" "${glibc}" | sort -V | tail -1)" != "${glibc}" ]; then
+    echo "vectoradd needs glibc ${need}, newer than the container's ${glibc}"
     return 1
   fi
 }
