@@ -19,7 +19,7 @@ description:
     the module fails with that message instead.
   - Values that nvidia-smi reports as C(N/A) are returned as null, never as a string.
 author:
-  - k3s_gpu.cluster maintainers
+  - k3s_gpu.cluster maintainers (@k3s-gpu)
 extends_documentation_fragment:
   - k3s_gpu.cluster.attributes.facts
 options:

@@ -194,7 +194,7 @@ def test_module_not_installed_anywhere(run_module, monkeypatch):
 
 
 def test_module_required_fails_with_message(tmp_path, run_module):
-    path, _ = fake_smi(tmp_path, 'cat %s; exit 18' % fixture_path('nvidia-smi-mismatch.txt'))
+    path, _calls = fake_smi(tmp_path, 'cat %s; exit 18' % fixture_path('nvidia-smi-mismatch.txt'))
     result, failed = run_module(nvidia_smi_facts, {'nvidia_smi_path': path})
     assert not failed and result['ansible_facts']['nvidia']['status'] == 'driver_library_mismatch'
     result, failed = run_module(nvidia_smi_facts, {'nvidia_smi_path': path, 'required': True})
@@ -203,7 +203,7 @@ def test_module_required_fails_with_message(tmp_path, run_module):
 
 
 def test_module_timeout(tmp_path, run_module):
-    path, _ = fake_smi(tmp_path, 'exec sleep 5')
+    path, _calls = fake_smi(tmp_path, 'exec sleep 5')
     result, failed = run_module(nvidia_smi_facts, {'nvidia_smi_path': path, 'timeout': 1})
     assert not failed
     assert result['ansible_facts']['nvidia']['status'] == 'error'
@@ -216,7 +216,7 @@ def test_module_rejects_zero_timeout(run_module):
 
 
 def test_module_check_mode_same_result(tmp_path, run_module):
-    path, _ = fake_smi(tmp_path, 'cat %s' % fixture_path('nvidia-smi-q-mig.xml'))
+    path, _calls = fake_smi(tmp_path, 'cat %s' % fixture_path('nvidia-smi-q-mig.xml'))
     result, failed = run_module(nvidia_smi_facts, {'nvidia_smi_path': path}, check_mode=True)
     assert not failed and result['ansible_facts']['nvidia']['gpus'][0]['mig_mode']['current'] is True
 

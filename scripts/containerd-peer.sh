@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Real-peer check of k3s_containerd_runtime (tests/unit/test_containerd_peer.py): the
+# template it writes, rendered as K3s renders it, must load in a real containerd.
+#   config version 2: Debian's own containerd 1.x (apt-get install containerd).
+#   config version 3: containerd 2.x, which Debian ships only in unstable: the .deb is
+#   fetched with apt from Debian's archive through a private apt state under
+#   .cache/containerd-peer (the host's apt sources are not touched) and unpacked there.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+activate_venv
+peer="${CACHE_DIR}/containerd-peer"
+mkdir -p "${peer}"
+
+if [ "$(id -u)" -eq 0 ]; then
+  apt_install containerd
+fi
+command -v containerd >/dev/null || die "containerd is not installed: run 'apt-get install containerd' (Debian 12 ships 1.6) as root"
+
+if ! ls "${peer}"/containerd_2*/usr/bin/containerd >/dev/null 2>&1; then
+  command -v apt-get >/dev/null || die "apt-get not found: this needs a Debian or Ubuntu machine to fetch containerd 2.x"
+  apt="${peer}/apt"
+  mkdir -p "${apt}/lists/partial" "${apt}/cache/archives/partial"
+  echo "deb http://deb.debian.org/debian unstable main" >"${apt}/sources.list"
+  opts=(-o "Dir::Etc::SourceList=${apt}/sources.list" -o Dir::Etc::SourceParts=/dev/null
+        -o "Dir::State::Lists=${apt}/lists" -o "Dir::Cache=${apt}/cache" -o APT::Sandbox::User=root)
+  log "fetching containerd 2.x from Debian unstable into ${peer}"
+  apt-get "${opts[@]}" update -qq >/dev/null \
+    || die "apt-get update for Debian unstable failed: check that deb.debian.org is reachable"
+  version="$(apt-cache "${opts[@]}" show containerd 2>/dev/null | awk '/^Version: 2\./ && !v {v = $2} END {print v}')"
+  [ -n "${version}" ] || die "Debian unstable has no containerd 2.x package: set CONTAINERD_V3 to a containerd 2 binary"
+  (cd "${peer}" && apt-get "${opts[@]}" download -qq "containerd=${version}" >/dev/null) \
+    || die "apt-get download containerd=${version} failed: check that deb.debian.org is reachable"
+  deb="$(ls "${peer}"/containerd_2*.deb | tail -1)"
+  dest="${peer}/$(basename "${deb}" .deb)"
+  dpkg-deb -x "${deb}" "${dest}" || die "cannot unpack ${deb}: remove ${peer} and retry"
+  rm -f "${deb}"
+fi
+log "containerd for version 2: $(containerd --version)"
+log "containerd for version 3: $("$(ls "${peer}"/containerd_2*/usr/bin/containerd | tail -1)" --version)"
+cd "${REPO_ROOT}"
+K3S_GPU_CONTAINERD_PEER=1 python -m pytest -p no:cacheprovider -q tests/unit/test_containerd_peer.py "$@"
