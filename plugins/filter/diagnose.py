@@ -1,0 +1,40 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) k3s_gpu.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filter running the GPU failure-mode detectors of plugins/module_utils/_diagnose.py.
+
+Documentation is in the sidecar YAML file gpu_diagnose.yml.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _diagnose
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return dict((str(k), _plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
+
+
+def gpu_diagnose(data):
+    return _diagnose.run_all(_plain(data))
+
+
+class FilterModule(object):
+    """GPU diagnose filters."""
+
+    def filters(self):
+        return {"gpu_diagnose": gpu_diagnose}
