@@ -52,8 +52,11 @@ ensure_docker() {
   fi
   docker_answers && return 0
 
-  [ "$(id -u)" -eq 0 ] \
-    || die "no Docker engine answers ($(docker info 2>&1 | grep -m1 -iE 'error|cannot' || echo 'docker info failed')) and starting dockerd needs root: start Docker (sudo systemctl start docker) or run this as root"
+  if [ "$(id -u)" -ne 0 ]; then
+    local why
+    why="$(docker info 2>&1 | grep -m1 -iE 'error|cannot|denied' | sed -e 's/^ERROR: //' -e 's/: Get .*//' | cut -c1-160 || true)"
+    die "no Docker engine answers (${why:-docker info failed}) and starting dockerd needs root: start Docker (sudo systemctl start docker), give this user access to the socket, or run as root"
+  fi
 
   local logf="${LAB_DOCKERD_LOG:-/var/log/k3s-gpu-lab-dockerd.log}"
   if [ -d /run/systemd/system ] && systemctl cat docker.service >/dev/null 2>&1; then
