@@ -40,7 +40,7 @@ PY
 scenarios=()
 if [ "$#" -gt 0 ]; then
   for s in "$@"; do
-    [ -f "molecule/${s}/molecule.yml" ] || die "no scenario '${s}': molecule/${s}/molecule.yml does not exist (scenarios: $(ls molecule/*/molecule.yml 2>/dev/null | cut -d/ -f2 | paste -sd' '))"
+    [ -f "molecule/${s}/molecule.yml" ] || die "no scenario '${s}': molecule/${s}/molecule.yml does not exist (scenarios: $(printf '%s\n' molecule/*/molecule.yml | cut -d/ -f2 | paste -sd' '))"
     scenarios+=("$s")
   done
 else

@@ -125,6 +125,7 @@ ensure_foreign_arch() {
     *) die "unsupported --arch ${arch}: use arm64 or the host's $(host_arch)" ;;
   esac
   apt_install qemu-user-static binfmt-support
+  [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
   [ -e "/proc/sys/fs/binfmt_misc/qemu-${qemu}" ] || update-binfmts --enable "qemu-${qemu}" >/dev/null 2>&1 || true
   [ -e "/proc/sys/fs/binfmt_misc/qemu-${qemu}" ] \
     || die "binfmt_misc has no qemu-${qemu} handler: mount binfmt_misc (mount -t binfmt_misc none /proc/sys/fs/binfmt_misc) and run 'update-binfmts --enable qemu-${qemu}', then retry"

@@ -167,13 +167,12 @@ cmd_up() {
 }
 
 cmd_down() {
-  local ids
+  local ids=()
   docker_answers || { rm -rf "$LAB_INVENTORY"; log "no Docker engine answers: removed inventories/lab only"; return 0; }
-  ids="$(docker ps -aq --filter "label=${LAB_LABEL}")"
-  if [ -n "$ids" ]; then
-    log "removing lab containers: $(docker inspect -f '{{.Name}}' $ids | tr -d / | paste -sd' ')"
-    # shellcheck disable=SC2086
-    docker rm -f $ids >/dev/null
+  mapfile -t ids < <(docker ps -aq --filter "label=${LAB_LABEL}")
+  if [ "${#ids[@]}" -gt 0 ]; then
+    log "removing lab containers: $(docker inspect -f '{{.Name}}' "${ids[@]}" | tr -d / | paste -sd' ')"
+    docker rm -f "${ids[@]}" >/dev/null
   fi
   if docker network inspect "$LAB_NETWORK" >/dev/null 2>&1; then
     docker network rm "$LAB_NETWORK" >/dev/null || die "docker network rm ${LAB_NETWORK} failed: a container outside the lab still uses it ('docker network inspect ${LAB_NETWORK}')"
@@ -191,7 +190,7 @@ cmd_status() {
     sd="-"
     [ "$st" = running ] && sd="$(docker exec "$name" systemctl is-system-running 2>/dev/null || true)"
     [ "$st" = running ] || rc=1
-    printf '%-28s %-10s %-10s %s\n' "$name" "$st" "${sd:--}" "$(docker inspect -f '{{.Config.Image}}' "$name" 2>/dev/null || echo -)"
+    printf '%-28s %-10s %-10s %s\n' "$name" "$st" "${sd:--}" "$(docker inspect -f '{{.Config.Image}}' "$name" 2>/dev/null | grep . || echo -)"
   done < <(nodes)
   if [ -f "${LAB_INVENTORY}/hosts.yml" ]; then
     echo "inventory: inventories/lab/hosts.yml"
