@@ -340,8 +340,9 @@ def detect_foreign_gpu_taint(taints, gpu_node=True):
         key = taint.get("key") or ""
         if key == GPU_TAINT_KEY or key.startswith("node.kubernetes.io/"):
             continue
-        if re.search(r"gpu|nvidia|accelerator|cuda", key, re.IGNORECASE):
-            evidence.append("%s=%s:%s" % (key, taint.get("value", ""), taint.get("effect")))
+        text = "%s=%s:%s" % (key, taint.get("value", ""), taint.get("effect"))
+        if re.search(r"gpu|nvidia|accelerator|cuda", key, re.IGNORECASE) and text not in evidence:
+            evidence.append(text)
     if not evidence:
         return []
     return [finding(

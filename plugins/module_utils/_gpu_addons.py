@@ -684,6 +684,7 @@ def smoke_results(doc, logs, expected_nodes, runtime_class="", test_label="k3s-g
             entry["tests"].append({"name": "allocatable", "result": "PASS", "seconds": None,
                                    "detail": "%d allocatable" % entry["allocatable"]})
         entry["passed"] = all(t["result"] == "PASS" for t in entry["tests"])
+        entry["by_test"] = dict((t["name"], t) for t in entry["tests"])
         results.append(entry)
     return {"nodes": results, "passed": bool(results) and all(r["passed"] for r in results)}
 
