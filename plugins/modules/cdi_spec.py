@@ -1,0 +1,387 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: k3s_gpu.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: cdi_spec
+short_description: Keep a CDI spec for the host's NVIDIA GPUs that matches the running driver
+version_added: 0.1.0
+description:
+  - Ensures a Container Device Interface (CDI) spec at O(path) that describes the host's NVIDIA
+    GPUs for the driver that is running now. A spec made for another driver (the stale spec
+    after a driver upgrade) is regenerated.
+  - The C(nvidia-ctk) backend runs C(nvidia-ctk cdi generate). The C(native) backend needs no
+    NVIDIA tool; it reads the device nodes under O(dev_root) and the driver files under
+    O(driver_root). It cannot run NVIDIA's hooks, so it mounts the driver libraries under their
+    SONAME in C(/usr/local/nvidia/lib64) and the utilities in C(/usr/local/nvidia/bin), the folders
+    CUDA images already search. Images that do not search them need E(LD_LIBRARY_PATH) set.
+  - The comparison with an existing spec is semantic (key order and formatting do not count).
+    Every host path a spec references must exist and the spec must pass the CDI rules, else the
+    problems are listed; with O(validate_only=true) the existing spec is checked and nothing is written.
+  - The driver version and GPU list come from one run of nvidia-smi when it is available; without it
+    from C(/proc/driver/nvidia/version), the libraries' names and the C(/dev/nvidiaN) nodes.
+author:
+  - k3s_gpu.cluster maintainers (@k3s-gpu)
+extends_documentation_fragment:
+  - ansible.builtin.files
+  - k3s_gpu.cluster.attributes.writer
+  - k3s_gpu.cluster.attributes.backup
+options:
+  state:
+    description: C(absent) removes the spec.
+    type: str
+    choices: [present, absent]
+    default: present
+  path:
+    description: The spec file. CDI runtimes read C(/etc/cdi) and C(/var/run/cdi).
+    type: path
+    default: /etc/cdi/nvidia.yaml
+  backend:
+    description:
+      - C(auto) uses C(nvidia-ctk) when it is installed, else C(native).
+    type: str
+    choices: [auto, nvidia-ctk, native]
+    default: auto
+  driver_root:
+    description: Root of the driver files (C(/run/nvidia/driver) for a driver container).
+    type: path
+    default: /
+  dev_root:
+    description: Root under which C(/dev/nvidia*) are found.
+    type: path
+    default: /
+  library_dirs:
+    description:
+      - Extra folders to search for the driver libraries (relative to O(driver_root)), before the ld
+        cache and the known folders such as C(/usr/local/nvidia/lib64), C(/run/opengl-driver/lib)
+        and C(/usr/lib/x86_64-linux-gnu).
+    type: list
+    elements: path
+    default: []
+  device_name_strategy:
+    description: How devices are named; C(all) is always there.
+    type: list
+    elements: str
+    choices: [index, uuid]
+    default: [index, uuid]
+  vendor:
+    description: Vendor part of the CDI kind.
+    type: str
+    default: nvidia.com
+  class:
+    description: Class part of the CDI kind.
+    type: str
+    default: gpu
+  format:
+    description: File format.
+    type: str
+    choices: [yaml, json]
+    default: yaml
+  validate_only:
+    description: Check the existing spec (CDI rules, host paths, driver version) and write nothing.
+    type: bool
+    default: false
+  nvidia_smi_path:
+    description: nvidia-smi to ask for the driver version and GPUs (default, looked up as nvidia_smi_facts does).
+    type: path
+  nvidia_ctk_path:
+    description: nvidia-ctk for the C(nvidia-ctk) backend (default, looked up on E(PATH)).
+    type: path
+  timeout:
+    description: Seconds to wait for nvidia-smi and nvidia-ctk.
+    type: int
+    default: 60
+notes:
+  - The native backend does not expose MIG devices as separate CDI devices.
+'''
+
+EXAMPLES = r'''
+- name: Write the CDI spec for the NVIDIA GPUs
+  k3s_gpu.cluster.cdi_spec:
+  register: cdi
+
+- name: Show the device names
+  ansible.builtin.debug:
+    var: cdi.devices
+
+- name: Generate without any NVIDIA tool, for a driver under /usr/local/nvidia
+  k3s_gpu.cluster.cdi_spec:
+    backend: native
+    library_dirs: [/usr/local/nvidia/lib64]
+
+- name: Check a spec written by someone else
+  k3s_gpu.cluster.cdi_spec:
+    path: /var/run/cdi/nvidia.yaml
+    validate_only: true
+  register: cdi_check
+'''
+
+RETURN = r'''
+path:
+  description: The spec file.
+  returned: always
+  type: str
+  sample: /etc/cdi/nvidia.yaml
+spec:
+  description: The spec (as written, or as found with O(validate_only=true)); null when absent.
+  returned: always
+  type: dict
+devices:
+  description: Fully qualified device names.
+  returned: always
+  type: list
+  elements: str
+  sample: [nvidia.com/gpu=0, nvidia.com/gpu=GPU-89fcfae2-3b36-7d29-858e-7396743c537e, nvidia.com/gpu=all]
+driver_version:
+  description: The running driver version the spec is for.
+  returned: always
+  type: str
+  sample: 580.159.04
+backend:
+  description: The backend used (C(native) or C(nvidia-ctk)), null with O(validate_only=true) or O(state=absent).
+  returned: always
+  type: str
+  sample: native
+problems:
+  description: What is wrong with the spec (the existing one with O(validate_only=true)); empty when valid.
+  returned: always
+  type: list
+  elements: str
+reason:
+  description: Why the spec was (re)written, or why not.
+  returned: always
+  type: str
+  sample: the spec was made for driver 570.86.15, the running driver is 580.159.04
+backup_file:
+  description: The backup made before replacing or removing the spec.
+  returned: when a backup was made
+  type: str
+'''
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _files
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _nvidia_smi
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
+
+
+def read_spec(path):
+    """(text, spec, problem): the existing spec parsed, or why it could not be read."""
+    text = _files.read_text(path)
+    if text is None:
+        return None, None, None
+    try:
+        return text, _yaml.loads(text), None
+    except ValueError as exc:
+        return text, None, 'cannot read %s as YAML or JSON: %s' % (path, exc)
+
+
+def render(spec, fmt):
+    if fmt == 'json':
+        return json.dumps(spec, indent=2) + '\n'
+    return _yaml.dump(spec, header='CDI spec written by k3s_gpu.cluster.cdi_spec; changes are overwritten.')
+
+
+def ld_cache_dirs(module, driver_root):
+    """Folders of NVIDIA/CUDA libraries in the host's ld cache (only when driver_root is /)."""
+    if driver_root not in ('/', ''):
+        return []
+    ldconfig = module.get_bin_path('ldconfig', opt_dirs=['/sbin', '/usr/sbin'])
+    if not ldconfig:
+        return []
+    rc, out, _err = module.run_command([ldconfig, '-p'])
+    dirs = []
+    for line in out.splitlines() if rc == 0 else []:
+        if '=>' in line and ('nvidia' in line or 'libcuda' in line):
+            folder = os.path.dirname(line.split('=>', 1)[1].strip())
+            if folder not in dirs:
+                dirs.append(folder)
+    return dirs
+
+
+def host_facts(module):
+    """Driver version and GPUs from one nvidia-smi run; (None, None) when nvidia-smi is absent."""
+    p = module.params
+    facts = _nvidia_smi.gather(module.get_bin_path, p['nvidia_smi_path'], p['timeout'])
+    if facts['status'] == 'ok':
+        return facts['driver_version'], facts['gpus']
+    if facts['status'] == 'not_installed' and not p['nvidia_smi_path']:
+        return None, None
+    module.fail_json(msg='cannot make a CDI spec: %s' % facts['message'], nvidia=facts)
+
+
+def generate_ctk(module, ctk, driver_version):
+    p = module.params
+    work = tempfile.mkdtemp(prefix='cdi_spec.')
+    try:
+        out_file = os.path.join(work, 'nvidia.yaml')
+        cmd = [ctk, 'cdi', 'generate', '--output=%s' % out_file, '--format=yaml', '--vendor=%s' % p['vendor'],
+               '--class=%s' % p['class'], '--driver-root=%s' % p['driver_root'], '--dev-root=%s' % p['dev_root']]
+        for strategy in p['device_name_strategy']:
+            cmd.append('--device-name-strategy=%s' % strategy)
+        for folder in p['library_dirs']:
+            cmd.append('--library-search-path=%s' % folder)
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = proc.communicate(timeout=p['timeout'])
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            module.fail_json(msg='nvidia-ctk cdi generate did not finish in %d s: raise timeout or use backend=native'
+                             % p['timeout'])
+        except OSError as exc:
+            module.fail_json(msg='cannot run %s: %s' % (ctk, exc))
+        if proc.returncode != 0 or not os.path.exists(out_file):
+            detail = ' '.join((err or out).decode('utf-8', 'replace').split())[-600:]
+            module.fail_json(msg='nvidia-ctk cdi generate failed (exit code %s): %s. Run "%s" by hand, or use '
+                                 'backend=native' % (proc.returncode, detail, ' '.join(cmd)))
+        with open(out_file) as handle:
+            spec = _yaml.loads(handle.read())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not isinstance(spec, dict):
+        module.fail_json(msg='nvidia-ctk cdi generate wrote something that is not a CDI spec')
+    # Record the driver it was made for (annotations need cdiVersion 0.6.0).
+    if _cdi._version_tuple(spec.get('cdiVersion', '0')) < (0, 6, 0):
+        spec['cdiVersion'] = _cdi.SPEC_VERSION
+    annotations = spec.setdefault('annotations', {}) or {}
+    spec['annotations'] = annotations
+    annotations[_cdi.ANNOTATION_DRIVER] = driver_version or _cdi.spec_driver_version(spec) or 'unknown'
+    annotations[_cdi.ANNOTATION_GENERATOR] = 'nvidia-ctk cdi generate'
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            'state': dict(type='str', default='present', choices=['present', 'absent']),
+            'path': dict(type='path', default='/etc/cdi/nvidia.yaml'),
+            'backend': dict(type='str', default='auto', choices=['auto', 'nvidia-ctk', 'native']),
+            'driver_root': dict(type='path', default='/'),
+            'dev_root': dict(type='path', default='/'),
+            'library_dirs': dict(type='list', elements='path', default=[]),
+            'device_name_strategy': dict(type='list', elements='str', choices=['index', 'uuid'],
+                                         default=['index', 'uuid']),
+            'vendor': dict(type='str', default='nvidia.com'),
+            'class': dict(type='str', default='gpu'),
+            'format': dict(type='str', default='yaml', choices=['yaml', 'json']),
+            'validate_only': dict(type='bool', default=False),
+            'nvidia_smi_path': dict(type='path'),
+            'nvidia_ctk_path': dict(type='path'),
+            'timeout': dict(type='int', default=60),
+            'backup': dict(type='bool', default=False),
+        },
+        supports_check_mode=True,
+        add_file_common_args=True,
+    )
+    p = module.params
+    result = dict(changed=False, path=p['path'], spec=None, devices=[], driver_version=None, backend=None,
+                  problems=[], reason='')
+    if p['state'] == 'absent':
+        done = _files.remove_file(module, p['path'], backup=p['backup'])
+        result.update(changed=done['changed'], reason='removed' if done['changed'] else 'no spec at %s' % p['path'],
+                      diff=done['diff'])
+        if done['backup_file']:
+            result['backup_file'] = done['backup_file']
+        module.exit_json(**result)
+
+    text, existing, read_problem = read_spec(p['path'])
+    driver_version, gpus = host_facts(module)
+    cache_dirs = ld_cache_dirs(module, p['driver_root'])
+    if driver_version is None:
+        driver_version = _cdi.driver_version_from_host(p['driver_root'], list(p['library_dirs']) + cache_dirs +
+                                                       _cdi.LIB_DIRS)
+    result['driver_version'] = driver_version
+
+    if p['validate_only']:
+        if text is None:
+            result['problems'] = ['there is no spec at %s' % p['path']]
+        elif read_problem:
+            result['problems'] = [read_problem]
+        else:
+            result['spec'] = existing
+            result['devices'] = _cdi.device_names(existing)
+            result['problems'] = _cdi.validate_spec(existing, check_paths=True)
+            made_for = _cdi.spec_driver_version(existing)
+            if driver_version and made_for and made_for != driver_version:
+                result['problems'].append('the spec was made for driver %s, the running driver is %s: regenerate it'
+                                          % (made_for, driver_version))
+        result['reason'] = 'validate_only'
+        module.exit_json(**result)
+
+    backend = p['backend']
+    ctk = None
+    if backend in ('auto', 'nvidia-ctk'):
+        ctk = p['nvidia_ctk_path'] or module.get_bin_path('nvidia-ctk', opt_dirs=['/usr/bin', '/usr/local/bin',
+                                                                                   '/usr/local/nvidia/toolkit'])
+        if ctk and not (os.path.isfile(ctk) and os.access(ctk, os.X_OK)):
+            ctk = None
+        if backend == 'nvidia-ctk' and not ctk:
+            module.fail_json(msg='backend=nvidia-ctk but nvidia-ctk was not found: install nvidia-container-toolkit-base, '
+                                 'set nvidia_ctk_path, or use backend=native')
+        backend = 'nvidia-ctk' if ctk else 'native'
+    result['backend'] = backend
+
+    if backend == 'native':
+        if not driver_version:
+            module.fail_json(msg='cannot tell the driver version: nvidia-smi is not installed, /proc/driver/nvidia/version '
+                                 'is missing and no libcuda.so.<version> is under %s in %s; install the driver or add '
+                                 'library_dirs' % (p['driver_root'], ', '.join(_cdi.LIB_DIRS)), **result)
+        found = _cdi.discover(p['driver_root'], p['dev_root'], p['library_dirs'], driver_version, gpus, cache_dirs)
+        if not found['gpus']:
+            module.fail_json(msg='no NVIDIA GPU device node (/dev/nvidiaN) found under %s: load the driver (modprobe '
+                                 'nvidia; nvidia-smi creates the nodes) or fix dev_root. %s'
+                                 % (p['dev_root'], '; '.join(found['problems'])), **result)
+        if not found['libraries']:
+            module.fail_json(msg='no driver library named lib*.so.%s under %s in %s: add the folder that holds '
+                                 'libcuda.so.%s to library_dirs'
+                                 % (driver_version, p['driver_root'], ', '.join(found['lib_dirs']), driver_version),
+                             **result)
+        spec = _cdi.build_spec(found, p['vendor'], p['class'], p['device_name_strategy'], p['dev_root'])
+    else:
+        spec = generate_ctk(module, ctk, driver_version)
+
+    problems = _cdi.validate_spec(spec, check_paths=True)
+    if problems:
+        module.fail_json(msg='the generated CDI spec is not valid, nothing was written: %s' % '; '.join(problems),
+                         problems=problems, spec=spec, backend=backend)
+    result['spec'] = spec
+    result['devices'] = _cdi.device_names(spec)
+
+    if existing == spec:
+        result['reason'] = 'the spec is up to date'
+    else:
+        made_for = _cdi.spec_driver_version(existing) if existing is not None else None
+        if text is None:
+            result['reason'] = 'there was no spec'
+        elif read_problem:
+            result['reason'] = read_problem
+        elif made_for and made_for != driver_version:
+            result['reason'] = 'the spec was made for driver %s, the running driver is %s' % (made_for, driver_version)
+        else:
+            result['reason'] = 'the spec differs from what the host needs'
+    new_text = render(spec, p['format'])
+    if existing == spec:
+        new_text = text  # same content: keep the file as it is (formatting does not count)
+    done = _files.write_text(module, p['path'], new_text, backup=p['backup'])
+    result['changed'] = done['changed']
+    if done['changed']:
+        result['diff'] = done['diff']
+    if done['backup_file']:
+        result['backup_file'] = done['backup_file']
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

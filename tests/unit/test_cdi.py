@@ -1,0 +1,375 @@
+# -*- coding: utf-8 -*-
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+import time
+
+import pytest
+
+import fake_driver
+from conftest import fixture_path
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
+from ansible_collections.k3s_gpu.cluster.plugins.modules import cdi_spec as mod
+
+UUID = 'GPU-89fcfae2-3b36-7d29-858e-7396743c537e'
+
+
+def script(path, body):
+    path.write_text('#!/bin/sh\n' + body + '\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.fixture
+def host(tmp_path):
+    """A stand-in driver tree (fake_driver) plus a stand-in nvidia-smi printing the H100 capture."""
+    root = str(tmp_path / 'root')
+    fake_driver.build(root)
+    calls = tmp_path / 'smi-calls'
+    smi = script(tmp_path / 'nvidia-smi', 'echo "$@" >> %s\ncat %s' % (
+        calls, fixture_path('h100-ubuntu2404', 'nvidia-smi-q.xml')))
+
+    class Host(object):
+        spec_path = tmp_path / 'cdi' / 'nvidia.yaml'
+
+        @staticmethod
+        def args(**extra):
+            args = dict(path=str(Host.spec_path), backend='native', driver_root=root, dev_root=root,
+                        nvidia_smi_path=smi)
+            args.update(extra)
+            return args
+    Host.root = root
+    Host.smi = smi
+    Host.calls = calls
+    Host.tmp = tmp_path
+    return Host
+
+
+def test_native_spec_for_the_h100_layout(host, run_module):
+    result, failed = run_module(mod, host.args(), diff=True)
+    assert not failed, result
+    assert result['changed'] and result['backend'] == 'native' and result['problems'] == []
+    assert result['driver_version'] == '580.159.04'
+    assert result['devices'] == ['nvidia.com/gpu=0', 'nvidia.com/gpu=%s' % UUID, 'nvidia.com/gpu=all']
+    assert host.calls.read_text().splitlines() == ['-q -x']  # nvidia-smi ran once
+    spec = _yaml.loads(host.spec_path.read_text())
+    assert spec == result['spec']
+    assert spec['cdiVersion'] == '0.6.0' and spec['kind'] == 'nvidia.com/gpu'
+    assert spec['annotations'][_cdi.ANNOTATION_DRIVER] == '580.159.04'
+    assert spec['devices'][0]['containerEdits']['deviceNodes'] == [
+        {'path': '/dev/nvidia0', 'hostPath': os.path.join(host.root, 'dev/nvidia0')}]
+    edits = spec['containerEdits']
+    assert [n['path'] for n in edits['deviceNodes']] == ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools',
+                                                         '/dev/nvidia-caps/nvidia-cap1', '/dev/nvidia-caps/nvidia-cap2']
+    mounts = {m['containerPath']: m for m in edits['mounts']}
+    lib64 = os.path.join(host.root, 'usr/local/nvidia/lib64')
+    assert mounts['/usr/local/nvidia/lib64/libcuda.so.1']['hostPath'] == os.path.join(lib64, 'libcuda.so.580.159.04')
+    assert mounts['/usr/local/nvidia/lib64/libnvidia-ml.so.1']['options'] == ['ro', 'nosuid', 'nodev', 'bind']
+    # A library whose SONAME carries the full version is mounted under that name.
+    assert '/usr/local/nvidia/lib64/libnvidia-tls.so.580.159.04' in mounts
+    assert len([m for m in mounts if m.startswith('/usr/local/nvidia/lib64/')]) == 26
+    assert mounts['/usr/local/nvidia/bin/nvidia-smi']['hostPath'] == os.path.join(host.root,
+                                                                                  'usr/local/nvidia/bin/nvidia-smi')
+    assert len([m for m in mounts if m.startswith('/usr/local/nvidia/bin/')]) == 5
+    assert '/lib/firmware/nvidia/580.159.04/gsp_ga10x.bin' in mounts
+    assert edits['env'] == ['NVIDIA_VISIBLE_DEVICES=void']
+    assert 'hooks' not in edits
+    assert _cdi.validate_spec(spec, check_paths=True) == []
+    assert result['diff']['before'] == '' and 'libcuda.so.1' in result['diff']['after']
+
+
+def test_second_run_changes_nothing(host, run_module):
+    run_module(mod, host.args())
+    first = host.spec_path.read_text()
+    result, failed = run_module(mod, host.args())
+    assert not failed and not result['changed'] and result['reason'] == 'the spec is up to date'
+    assert host.spec_path.read_text() == first
+
+
+def test_semantic_comparison_ignores_format_and_order(host, run_module):
+    result, _failed = run_module(mod, host.args())
+    reordered = dict(reversed(list(result['spec'].items())))
+    host.spec_path.write_text(json.dumps(reordered))
+    again, failed = run_module(mod, host.args())
+    assert not failed and not again['changed']
+    assert host.spec_path.read_text() == json.dumps(reordered)
+
+
+def test_check_mode_writes_nothing(host, run_module):
+    result, failed = run_module(mod, host.args(), check_mode=True)
+    assert not failed and result['changed'] and not host.spec_path.exists()
+
+
+def test_stale_spec_after_driver_upgrade_is_regenerated(host, run_module):
+    run_module(mod, host.args())
+    old = host.spec_path.read_text().replace('580.159.04', '570.86.15')
+    host.spec_path.write_text(old)
+    check, failed = run_module(mod, host.args(validate_only=True))
+    assert not failed and not check['changed']
+    assert any('made for driver 570.86.15' in p for p in check['problems'])
+    assert any('does not exist' in p for p in check['problems'])  # libs *.so.570.86.15 are gone
+    assert host.spec_path.read_text() == old
+    result, failed = run_module(mod, host.args(backup=True))
+    assert not failed and result['changed']
+    assert result['reason'] == 'the spec was made for driver 570.86.15, the running driver is 580.159.04'
+    assert '570.86.15' in open(result['backup_file']).read()
+    assert '570.86.15' not in host.spec_path.read_text()
+
+
+def test_validate_only_foreign_spec_lists_problems(host, run_module):
+    host.spec_path.parent.mkdir(parents=True)
+    host.spec_path.write_text('cdiVersion: 0.3.0\nkind: nvidia.com\ndevices:\n- name: "0"\n  containerEdits:\n'
+                              '    mounts:\n    - hostPath: /nonexistent/libcuda.so.1\n      containerPath: lib\n')
+    result, failed = run_module(mod, host.args(validate_only=True))
+    assert not failed and not result['changed']
+    problems = ' | '.join(result['problems'])
+    assert 'vendor/class' in problems
+    assert "starts with a digit" in problems
+    assert '/nonexistent/libcuda.so.1 does not exist' in problems
+    assert 'containerPath lib is not absolute' in problems
+
+
+def test_validate_only_without_spec_or_unreadable(host, run_module):
+    result, failed = run_module(mod, host.args(validate_only=True))
+    assert not failed and result['problems'] == ['there is no spec at %s' % host.spec_path]
+    host.spec_path.parent.mkdir(parents=True)
+    host.spec_path.write_text('a: [unclosed\n')
+    result, failed = run_module(mod, host.args(validate_only=True))
+    assert not failed and 'cannot read' in result['problems'][0]
+    result, failed = run_module(mod, host.args())
+    assert not failed and result['changed'] and result['reason'].startswith('cannot read')
+
+
+def test_json_format_and_mode(host, run_module):
+    result, failed = run_module(mod, host.args(format='json', mode='0600'))
+    assert not failed
+    assert json.loads(host.spec_path.read_text()) == result['spec']
+    assert oct(os.stat(str(host.spec_path)).st_mode & 0o777) == '0o600'
+
+
+def test_name_strategy_and_kind(host, run_module):
+    result, failed = run_module(mod, host.args(device_name_strategy=['uuid'], vendor='example.com', **{'class': 'gpu-x'}))
+    assert not failed
+    assert result['devices'] == ['example.com/gpu-x=%s' % UUID, 'example.com/gpu-x=all']
+
+
+def test_state_absent(host, run_module):
+    run_module(mod, host.args())
+    result, failed = run_module(mod, host.args(state='absent'))
+    assert not failed and result['changed'] and not host.spec_path.exists()
+    result, failed = run_module(mod, host.args(state='absent'))
+    assert not failed and not result['changed']
+
+
+def test_without_nvidia_smi_uses_dev_and_library_names(host, run_module, monkeypatch):
+    monkeypatch.setenv('PATH', str(host.tmp / 'empty'))
+    monkeypatch.setattr('ansible_collections.k3s_gpu.cluster.plugins.module_utils._nvidia_smi.SEARCH_DIRS', [])
+    fake_driver_dev = os.path.join(host.root, 'dev')
+    open(os.path.join(fake_driver_dev, 'nvidia1'), 'w').close()
+    args = host.args()
+    del args['nvidia_smi_path']
+    result, failed = run_module(mod, args)
+    assert not failed, result
+    assert result['driver_version'] == '580.159.04'
+    assert result['devices'] == ['nvidia.com/gpu=0', 'nvidia.com/gpu=1', 'nvidia.com/gpu=all']
+
+
+def test_nvidia_smi_failure_stops_before_writing(host, run_module):
+    smi = script(host.tmp / 'smi-bad', 'echo "Failed to initialize NVML: Driver/library version mismatch"; exit 18')
+    result, failed = run_module(mod, host.args(nvidia_smi_path=smi))
+    assert failed and 'Reboot' in result['msg'] and not host.spec_path.exists()
+
+
+def test_no_gpu_nodes_fails(host, run_module):
+    os.unlink(os.path.join(host.root, 'dev/nvidia0'))
+    result, failed = run_module(mod, host.args())
+    assert failed and 'no NVIDIA GPU device node' in result['msg'] and not host.spec_path.exists()
+
+
+def test_no_libraries_fails_naming_dirs(host, run_module, tmp_path):
+    smi = script(tmp_path / 'smi-other', 'sed s/580.159.04/999.1.2/ %s' % fixture_path('h100-ubuntu2404',
+                                                                                    'nvidia-smi-q.xml'))
+    result, failed = run_module(mod, host.args(nvidia_smi_path=smi))
+    assert failed and 'lib*.so.999.1.2' in result['msg'] and 'library_dirs' in result['msg']
+
+
+def test_library_dirs_extra_folder(host, run_module, tmp_path):
+    extra = os.path.join(host.root, 'opt/drv')
+    os.makedirs(extra)
+    open(os.path.join(extra, 'libnvidia-extra.so.580.159.04'), 'w').close()
+    result, failed = run_module(mod, host.args(library_dirs=['/opt/drv']))
+    assert not failed
+    assert any(m['containerPath'] == '/usr/local/nvidia/lib64/libnvidia-extra.so.580.159.04'
+               for m in result['spec']['containerEdits']['mounts'])
+
+
+# ---- nvidia-ctk backend -----------------------------------------------------------------------
+
+def fake_ctk(host, spec_text, rc=0):
+    """Stand-in nvidia-ctk (not NVIDIA's): records its arguments, writes spec_text to --output."""
+    (host.tmp / 'ctk-spec.yaml').write_text(spec_text)
+    return script(host.tmp / 'nvidia-ctk', '''echo "$@" > %s/ctk-args
+for a in "$@"; do case "$a" in --output=*) cp %s/ctk-spec.yaml "${a#--output=}";; esac; done
+exit %d''' % (host.tmp, host.tmp, rc))
+
+
+CTK_SPEC = '''---
+cdiVersion: 0.5.0
+kind: nvidia.com/gpu
+devices:
+- name: "0"
+  containerEdits:
+    deviceNodes:
+    - path: /dev/nvidia0
+      hostPath: %(root)s/dev/nvidia0
+containerEdits:
+  env:
+  - NVIDIA_VISIBLE_DEVICES=void
+  hooks:
+  - hookName: createContainer
+    path: %(ctk)s
+    args:
+    - nvidia-ctk
+    - hook
+    - update-ldcache
+  mounts:
+  - hostPath: %(root)s/usr/local/nvidia/lib64/libcuda.so.580.159.04
+    containerPath: /usr/local/nvidia/lib64/libcuda.so.580.159.04
+    options:
+    - ro
+    - nosuid
+    - nodev
+    - bind
+'''
+
+
+def test_ctk_backend_records_driver_and_is_idempotent(host, run_module):
+    ctk_path = str(host.tmp / 'nvidia-ctk')
+    ctk = fake_ctk(host, CTK_SPEC % {'root': host.root, 'ctk': ctk_path})
+    result, failed = run_module(mod, host.args(backend='auto', nvidia_ctk_path=ctk))
+    assert not failed, result
+    assert result['backend'] == 'nvidia-ctk' and result['changed']
+    args = (host.tmp / 'ctk-args').read_text().split()
+    assert args[:2] == ['cdi', 'generate']
+    assert '--driver-root=%s' % host.root in args and '--device-name-strategy=uuid' in args
+    spec = _yaml.loads(host.spec_path.read_text())
+    assert spec['cdiVersion'] == '0.6.0'
+    assert spec['annotations'][_cdi.ANNOTATION_DRIVER] == '580.159.04'
+    assert spec['containerEdits']['hooks'][0]['hookName'] == 'createContainer'
+    again, failed = run_module(mod, host.args(backend='nvidia-ctk', nvidia_ctk_path=ctk))
+    assert not failed and not again['changed']
+
+
+def test_ctk_backend_failure_and_invalid_output(host, run_module):
+    ctk = fake_ctk(host, 'x', rc=1)
+    result, failed = run_module(mod, host.args(backend='nvidia-ctk', nvidia_ctk_path=ctk))
+    assert failed and 'nvidia-ctk cdi generate failed' in result['msg']
+    ctk = fake_ctk(host, CTK_SPEC.replace('/dev/nvidia0\n', '/dev/nvidia7\n') % {'root': host.root, 'ctk': '/bin/true'})
+    result, failed = run_module(mod, host.args(backend='nvidia-ctk', nvidia_ctk_path=ctk))
+    assert failed and 'nvidia7 does not exist' in result['msg'] and not host.spec_path.exists()
+
+
+def test_ctk_backend_missing(host, run_module):
+    result, failed = run_module(mod, host.args(backend='nvidia-ctk', nvidia_ctk_path=str(host.tmp / 'none')))
+    assert failed and 'backend=native' in result['msg']
+
+
+# ---- validator --------------------------------------------------------------------------------
+
+GOOD = {'cdiVersion': '0.5.0', 'kind': 'nvidia.com/gpu',
+        'devices': [{'name': 'gpu0', 'containerEdits': {'deviceNodes': [{'path': '/dev/nvidia0'}]}}]}
+
+
+@pytest.mark.parametrize('change,words', [
+    ({'cdiVersion': '0.9.0'}, 'cdiVersion'),
+    ({'kind': 'nvidia.com/gpu/x'}, 'vendor/class'),
+    ({'kind': '1nvidia.com/gpu'}, 'DNS subdomain'),
+    ({'kind': 'a' * 254 + '/gpu'}, 'DNS subdomain'),
+    ({'kind': 'nvidia.com/-gpu'}, 'class'),
+    ({'kind': 'nvidia.com/' + 'g' * 64}, 'class'),
+    ({'devices': []}, 'no devices'),
+    ({'devices': [{'name': 'a-'}]}, 'device name'),
+    ({'devices': [{'name': 'a'}]}, 'no containerEdits'),
+    ({'devices': [GOOD['devices'][0], GOOD['devices'][0]]}, 'defined twice'),
+    ({'extra': 1}, 'unknown top-level'),
+    ({'annotations': {'a': 'b'}}, 'annotations need cdiVersion 0.6.0'),
+    ({'containerEdits': {'env': ['NOEQUALS']}}, 'NAME=value'),
+    ({'containerEdits': {'deviceNodes': [{'hostPath': '/x'}]}}, 'has no path'),
+    ({'containerEdits': {'deviceNodes': [{'path': 'dev/x'}]}}, 'not absolute'),
+    ({'containerEdits': {'deviceNodes': [{'path': '/dev/x', 'type': 'z'}]}}, 'type'),
+    ({'containerEdits': {'deviceNodes': [{'path': '/dev/x', 'major': 'a'}]}}, 'must be a number'),
+    ({'containerEdits': {'deviceNodes': [{'path': '/dev/x', 'permissions': 'rwx'}]}}, 'permissions'),
+    ({'containerEdits': {'mounts': [{'hostPath': '/x'}]}}, 'hostPath and containerPath'),
+    ({'containerEdits': {'mounts': [{'hostPath': '/x', 'containerPath': '/y', 'options': 'ro'}]}}, 'options'),
+    ({'containerEdits': {'hooks': [{'hookName': 'later', 'path': '/x'}]}}, 'hookName'),
+    ({'containerEdits': {'hooks': [{'hookName': 'prestart', 'path': 'x'}]}}, 'absolute'),
+    ({'containerEdits': {'bogus': []}}, 'unknown containerEdits'),
+    ({'containerEdits': {'additionalGids': [1]}}, '0.7.0'),
+    ({'containerEdits': 'x'}, 'must be a mapping'),
+])
+def test_validator_rules(change, words):
+    spec = dict(GOOD, **change)
+    problems = _cdi.validate_spec(spec)
+    assert any(words in p for p in problems), problems
+
+
+def test_validator_accepts_good_and_checks_paths():
+    assert _cdi.validate_spec(GOOD) == []
+    assert _cdi.validate_spec('x') == ['the spec is not a mapping (YAML or JSON object)']
+    spec = dict(GOOD, containerEdits={'hooks': [{'hookName': 'prestart', 'path': '/nope'}],
+                                      'mounts': [{'hostPath': '/nope2', 'containerPath': '/y'}]})
+    problems = _cdi.validate_spec(spec, check_paths=True, exists=lambda p: False)
+    assert len(problems) == 3
+
+
+def test_spec_driver_version_from_library_names():
+    spec = {'containerEdits': {'mounts': [{'hostPath': '/usr/lib/libcuda.so.570.86.15', 'containerPath': '/x'}]}}
+    assert _cdi.spec_driver_version(spec) == '570.86.15'
+    assert _cdi.spec_driver_version(None) is None
+
+
+def test_elf_soname_of_a_real_library():
+    import ctypes.util
+    candidates = ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/lib64/libc.so.6']
+    path = next((c for c in candidates if os.path.exists(c)), None)
+    if path is None:
+        pytest.skip('no libc.so.6 at a known path (%s)' % ctypes.util.find_library('c'))
+    assert _cdi.elf_soname(path) == 'libc.so.6'
+    assert _cdi.elf_soname(fixture_path('h100-ubuntu2404', 'nvidia-smi-q.xml')) is None
+
+
+def test_native_generation_under_one_second(tmp_path):
+    root = fake_driver.build(str(tmp_path / 'r'), gpus=8)
+    started = time.time()
+    found = _cdi.discover(root, root, [], fake_driver.VERSION, None)
+    spec = _cdi.build_spec(found, dev_root=root)
+    elapsed = time.time() - started
+    assert len(spec['devices']) == 9 and elapsed < 1.0
+
+
+# ---- YAML without PyYAML --------------------------------------------------------------------------
+
+def test_yaml_subset_reads_pyyaml_and_own_output(host, run_module):
+    yaml = pytest.importorskip('yaml')
+    result, _failed = run_module(mod, host.args())
+    text = host.spec_path.read_text()
+    assert _yaml.loads(text, force_subset=True) == result['spec'] == yaml.safe_load(text)
+    go_style = yaml.safe_dump(result['spec'], default_flow_style=False)
+    assert _yaml.loads(go_style, force_subset=True) == result['spec']
+    ctk = CTK_SPEC % {'root': '/r', 'ctk': '/usr/bin/nvidia-ctk'}
+    assert _yaml.loads(ctk, force_subset=True) == yaml.safe_load(ctk)
+
+
+@pytest.mark.parametrize('text', ['a: [1, 2]\n', 'a: 1\na: 2\n', 'a:\n    b: 1\n  c: 2\n', 'a b\n', '- a\n  - b\n',
+                                  "a: 'x\n", 'a: "x\n', '\ta: 1\n'])
+def test_yaml_subset_rejects(text):
+    with pytest.raises(_yaml.YamlError):
+        _yaml.loads(text, force_subset=True)
+
+
+def test_yaml_scalars_round_trip():
+    value = {'s': ['yes', 'no', '1.0', '', 'a: b', '#x', 'null', 'x y', "it's"], 'n': [1, 1.5, None, True], 'e': {}}
+    text = _yaml.dump(value)
+    assert _yaml.loads(text, force_subset=True) == value
