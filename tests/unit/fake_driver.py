@@ -13,9 +13,13 @@ from __future__ import absolute_import, division, print_function
 import os
 import re
 
-from conftest import read_fixture
-
 VERSION = '580.159.04'
+_FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
+
+
+def read_fixture(*parts):
+    with open(os.path.join(_FIXTURES, *parts)) as handle:
+        return handle.read()
 
 
 def probe_libraries():
