@@ -33,8 +33,20 @@ def gpu_diagnose(data):
     return _diagnose.run_all(_plain(data))
 
 
+def gpu_finding_text(finding):
+    return _diagnose.finding_text(_plain(finding))
+
+
+def gpu_diagnose_summary(host, hostvars):
+    return _diagnose.host_summary(str(host), hostvars)
+
+
 class FilterModule(object):
     """GPU diagnose filters."""
 
     def filters(self):
-        return {"gpu_diagnose": gpu_diagnose}
+        return {
+            "gpu_diagnose": gpu_diagnose,
+            "gpu_finding_text": gpu_finding_text,
+            "gpu_diagnose_summary": gpu_diagnose_summary,
+        }

@@ -73,8 +73,13 @@ def kernel_module_version(proc_version_text):
     return match.group(1) if match else None
 
 
-def detect_driver(nvidia_smi_rc, nvidia_smi_output, proc_version_text="", gpu_node=True):
-    """Driver not installed, not loaded, or user space and kernel module out of step."""
+def detect_driver(nvidia_smi_rc, nvidia_smi_output, proc_version_text="", gpu_node=True,
+                  facts_status=None):
+    """Driver not installed, not loaded, or user space and kernel module out of step.
+
+    ``facts_status`` is ``ansible_facts.nvidia.status`` from nvidia_smi_facts when known
+    (it tells "not_installed" apart from a command that failed for another reason).
+    """
     if not gpu_node:
         return []
     text = nvidia_smi_output or ""
@@ -99,8 +104,9 @@ def detect_driver(nvidia_smi_rc, nvidia_smi_output, proc_version_text="", gpu_no
             "`uname -r` and rebuild, enroll the MOK key or disable Secure Boot, blacklist "
             "nouveau, then `modprobe nvidia` or reboot.",
             _lines_matching(text, r"NVIDIA driver|Make sure")))
-    elif nvidia_smi_rc == 127 or re.search(r"(command )?not found|No such file", text,
-                                           re.IGNORECASE) and "NVIDIA-SMI" not in text:
+    elif facts_status == "not_installed" or str(nvidia_smi_rc) == "127" or (
+            re.search(r"(command )?not found|No such file", text, re.IGNORECASE)
+            and "NVIDIA-SMI" not in text):
         found.append(finding(
             "driver_not_installed", "No NVIDIA driver on a GPU node",
             "The host is marked k3s_gpu_node but nvidia-smi is missing.",
@@ -379,13 +385,35 @@ def detect_kernel_config(kernel_config_text, required=K3S_KERNEL_OPTIONS):
         ["%s is not set" % option for option in missing])]
 
 
+# ------------------------------------------------------------------------- output
+
+def finding_text(item):
+    """One readable paragraph for a finding."""
+    text = "[%s] %s. Cause: %s Fix: %s" % (item.get("id"), item.get("title"), item.get("cause"),
+                                           item.get("fix"))
+    if item.get("evidence"):
+        text += " Evidence: %s" % " | ".join(item["evidence"][:3])
+    return text
+
+
+def host_summary(host, hostvars):
+    """One line per host for the end of the diagnose playbook."""
+    hv = hostvars.get(host, {}) or {}
+    findings = hv.get("diagnose_findings")
+    if findings is None:
+        return "%s: not checked (unreachable or failed before the checks)" % host
+    if not findings:
+        return "%s: OK, no known GPU failure mode" % host
+    return "%s: %d finding(s): %s" % (host, len(findings), ", ".join(f["id"] for f in findings))
+
+
 # ----------------------------------------------------------------------------- all
 
 def run_all(data):
     """Run every detector on one host's collected data.
 
     ``data`` keys (each optional): gpu_node (bool), container_runtime, nixos (bool),
-    nvidia_smi_rc, nvidia_smi_output, proc_driver_version, driver_version, toolkit_mtimes,
+    nvidia_status (from nvidia_smi_facts), nvidia_smi_rc, nvidia_smi_output, proc_driver_version, driver_version, toolkit_mtimes,
     containerd_config_text, containerd_config_mtime, logs (name -> text), cdi_specs
     (path -> text), node_name, node (node JSON), api_error, config_taints (list of
     K3s taint strings), kernel_config.
@@ -396,7 +424,7 @@ def run_all(data):
     logs = data.get("logs") or {}
     found = []
     found += detect_driver(data.get("nvidia_smi_rc"), data.get("nvidia_smi_output"),
-                           data.get("proc_driver_version"), gpu)
+                           data.get("proc_driver_version"), gpu, data.get("nvidia_status"))
     toolkit = detect_toolkit(gpu, runtime, data.get("toolkit_mtimes"),
                              data.get("containerd_config_mtime"),
                              data.get("containerd_config_text"))

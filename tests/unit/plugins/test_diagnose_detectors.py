@@ -83,6 +83,10 @@ def test_driver_not_loaded():
 def test_driver_not_installed_and_no_devices():
     assert _ids(d.detect_driver(127, "/bin/sh: 1: nvidia-smi: not found", "")) == ["driver_not_installed"]
     assert _ids(d.detect_driver(6, "No devices were found", PROC_580)) == ["driver_no_devices"]
+    # what ansible's command module says when it cannot exec the binary, with the fact status
+    assert _ids(d.detect_driver(2, "Error executing command.", "", True, "not_installed")) == [
+        "driver_not_installed"]
+    assert d.detect_driver(2, "Error executing command.", "", True, None) == []
 
 
 def test_driver_ignored_on_cpu_nodes():
