@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Build the bundle that tests/gpu-host/run.sh carries to a GPU host that has no network.
-# Runs on the development machine (Debian 12 amd64, PyPI and Debian's archive reachable)
-# and writes everything into tests/gpu-host/bundle/ (ignored by git):
+# Runs on the development machine (Debian/Ubuntu amd64 with apt, PyPI and Debian's archive
+# reachable) and writes everything into tests/gpu-host/bundle/ (ignored by git):
 #   wheels/       ansible-core 2.19 and its dependencies, for CPython 3.12 on x86_64
-#   debs/podman/  Debian 12's podman, conmon, crun, containers-common and the libraries
-#                 a minimal Ubuntu 24.04 lacks (unpacked into a private prefix there)
-#   debs/rootfs/  busybox-static (Debian 12) and libc6 (Debian 13, glibc 2.41, newer than
-#                 the host's 2.39 that the test program is linked against): the container's
-#                 whole root filesystem
+#   debs/podman/  Debian 13's podman 5.4, conmon, crun, netavark, containers-common and every
+#                 library they load except glibc (unpacked into a private prefix on the host;
+#                 none of them needs a glibc newer than 2.39, Ubuntu 24.04's)
+#   debs/rootfs/  busybox-static and libc6 (glibc 2.41, newer than the host's 2.39 that the
+#                 test program is linked against): the container's whole root filesystem
+# Debian 13, not 12: Debian 12's podman 4.3.1 reads CDI specs up to version 0.5.0 only (its
+# CDI library is 0.5.2) and rejects cdi_spec's 0.6.0 spec ("unresolvable CDI devices").
 #   collections.tar.gz  dependency collections (ansible.posix, community.general) from
 #                 .collections (make bootstrap), in case roles use their modules
 #   MANIFEST.txt  name, version and sha256 of every file
@@ -24,26 +26,22 @@ WHEELS=(
   ansible-core==2.19.14 Jinja2==3.1.6 MarkupSafe==3.0.4 PyYAML==6.0.3 packaging==26.3
   resolvelib==1.2.1 cryptography==50.0.2 cffi==2.1.1 pycparser==3.12
 )
-# podman and what it runs; the libraries are those a minimal Ubuntu 24.04 image lacks.
+# podman and what it runs, with the whole library closure except glibc (checked with ldd).
 PODMAN_DEBS=(
-  podman conmon crun golang-github-containers-common
-  libglib2.0-0 libdevmapper1.02.1 libassuan0 libgpgme11 libyajl2 libsubid4 libsemanage2
-  libsepol2 libudev1 libaudit1 libcap-ng0
+  podman conmon crun netavark golang-github-containers-common
+  libgpgme11t64 libassuan9 libgpg-error0 libseccomp2 libsqlite3-0 libsubid5 libaudit1 libcap-ng0
+  libselinux1 libsemanage2 libsepol2 libbz2-1.0 libpcre2-8-0 libglib2.0-0t64 libffi8 libmount1
+  libblkid1 zlib1g libsystemd0 libcap2 libyajl2 libgcc-s1 libcrypt1 libacl1 libattr1 libpam0g
+  libatomic1
 )
-# Used on the host only for a library that ldd reports missing there (run.sh decides).
-FALLBACK_DEBS=(libseccomp2 libsystemd0 libcap2 libselinux1 libpcre2-8-0 libffi8 libgpg-error0)
-ROOTFS_DEBS=(busybox-static)
-# glibc for the container, from Debian 13: a program built on Ubuntu 24.04 (glibc 2.39)
-# may need symbols newer than Debian 12's 2.36.
-ROOTFS_TRIXIE_DEBS=(libc6)
+ROOTFS_DEBS=(busybox-static libc6)
+SUITE=trixie
 COLLECTIONS=(ansible_collections/ansible/posix ansible_collections/community/general)
 
 [ "${1:-}" = "--clean" ] && rm -rf "${BUNDLE}"
-mkdir -p "${BUNDLE}"/{wheels,debs/podman,debs/fallback,debs/rootfs}
+mkdir -p "${BUNDLE}"/{wheels,debs/podman,debs/rootfs}
 
-command -v apt-get >/dev/null || die "apt-get not found: build the bundle on a Debian 12 amd64 machine"
-grep -q '^12' /etc/debian_version 2>/dev/null \
-  || die "this is not Debian 12 ($(cat /etc/debian_version 2>/dev/null || echo unknown)): the .debs must come from bookworm"
+command -v apt-get >/dev/null || die "apt-get not found: build the bundle on a Debian or Ubuntu machine"
 
 if ! ls "${BUNDLE}"/wheels/ansible_core-*.whl >/dev/null 2>&1; then
   log "downloading wheels for CPython 3.12 x86_64"
@@ -55,32 +53,27 @@ if ! ls "${BUNDLE}"/wheels/ansible_core-*.whl >/dev/null 2>&1; then
     || die "pip download failed: check that PyPI is reachable"
 fi
 
+# Debian 13 packages through a private apt state: the machine's own sources stay untouched.
+apt_dir="${CACHE_DIR}/gpu-host-${SUITE}-apt"
+apt_opts=(-o "Dir::Etc::SourceList=${apt_dir}/sources.list" -o Dir::Etc::SourceParts=/dev/null
+  -o "Dir::State::Lists=${apt_dir}/lists" -o "Dir::Cache=${apt_dir}/cache" -o Dir::State::Status=/dev/null
+  -o APT::Architecture=amd64)
 # apt-get download writes into the current folder; _apt cannot write there, so it warns.
 fetch_debs() {
   local dest="$1"
   shift
-  if [ -z "$(ls "$dest"/*.deb 2>/dev/null)" ]; then
-    log "downloading $* into ${dest#"${REPO_ROOT}"/}"
-    (cd "$dest" && apt-get -q -o APT::Architecture=amd64 download "$@" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) \
-      || die "apt-get download failed: run 'apt-get update' and retry"
+  [ -z "$(ls "$dest"/*.deb 2>/dev/null)" ] || return 0
+  if [ ! -d "${apt_dir}/lists" ] || [ -n "$(find "${apt_dir}/lists" -maxdepth 0 -mmin +360)" ]; then
+    mkdir -p "${apt_dir}/lists/partial" "${apt_dir}/cache/archives/partial"
+    echo "deb http://deb.debian.org/debian ${SUITE} main" >"${apt_dir}/sources.list"
+    apt-get -qq "${apt_opts[@]}" update || die "apt-get update for ${SUITE} failed: check that deb.debian.org is reachable"
   fi
+  log "downloading $* (${SUITE}) into ${dest#"${REPO_ROOT}"/}"
+  (cd "$dest" && apt-get -q "${apt_opts[@]}" download "$@" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) \
+    || die "apt-get download failed: a package name may have changed in ${SUITE}"
 }
 fetch_debs "${BUNDLE}/debs/podman" "${PODMAN_DEBS[@]}"
-fetch_debs "${BUNDLE}/debs/fallback" "${FALLBACK_DEBS[@]}"
 fetch_debs "${BUNDLE}/debs/rootfs" "${ROOTFS_DEBS[@]}"
-
-# Debian 13 packages through a private apt state (the machine's sources stay untouched).
-if [ -z "$(ls "${BUNDLE}"/debs/rootfs/libc6_*.deb 2>/dev/null)" ]; then
-  apt_dir="${CACHE_DIR}/gpu-host-trixie-apt"
-  mkdir -p "${apt_dir}/lists/partial" "${apt_dir}/cache/archives/partial"
-  echo "deb http://deb.debian.org/debian trixie main" >"${apt_dir}/sources.list"
-  apt_opts=(-o "Dir::Etc::SourceList=${apt_dir}/sources.list" -o Dir::Etc::SourceParts=/dev/null
-    -o "Dir::State::Lists=${apt_dir}/lists" -o "Dir::Cache=${apt_dir}/cache" -o APT::Architecture=amd64)
-  log "downloading ${ROOTFS_TRIXIE_DEBS[*]} from Debian 13 (trixie)"
-  apt-get -qq "${apt_opts[@]}" update || die "apt-get update for trixie failed: check that deb.debian.org is reachable"
-  (cd "${BUNDLE}/debs/rootfs" && apt-get -q "${apt_opts[@]}" download "${ROOTFS_TRIXIE_DEBS[@]}" 2>&1 |
-    grep -v '^W: Download is performed unsandboxed' >&2) || die "apt-get download ${ROOTFS_TRIXIE_DEBS[*]} (trixie) failed"
-fi
 
 if [ ! -f "${BUNDLE}/collections.tar.gz" ]; then
   for c in "${COLLECTIONS[@]}"; do
@@ -104,5 +97,5 @@ log "writing MANIFEST.txt"
 ) >"${BUNDLE}/MANIFEST.txt"
 
 size_kib="$(du -sk "${BUNDLE}" | cut -f1)"
-[ "$size_kib" -lt $((48 * 1024)) ] || die "the bundle is $((size_kib / 1024)) MiB: the device carries at most 64 MiB with the working tree; drop something"
+[ "$size_kib" -lt $((56 * 1024)) ] || die "the bundle is $((size_kib / 1024)) MiB: the device carries at most 64 MiB with the working tree; drop something"
 log "bundle ready: ${BUNDLE#"${REPO_ROOT}"/} ($((size_kib / 1024)) MiB)"

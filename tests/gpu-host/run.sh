@@ -14,7 +14,7 @@
 #   1. k3s_gpu.cluster.nvidia_smi_facts vs `nvidia-smi --query-gpu` (playbooks/facts.yml)
 #   2. roles preflight (passes) and nvidia_driver (driver present: changed=0)
 #   3. k3s_gpu.cluster.cdi_spec, backend native, twice (second run unchanged)
-#   4. the spec used by a real CDI consumer: Debian 12's podman + crun start a container
+#   4. the spec used by a real CDI consumer: Debian 13's podman + crun start a container
 #      whose root filesystem holds only busybox, glibc and the test program: without the
 #      CDI device the GPU must be invisible; with nvidia.com/gpu=0, =<uuid>, =all,
 #      `nvidia-smi -L` must list the GPU and vectoradd (nvcc, static cudart) must pass.
@@ -263,30 +263,22 @@ find_nvcc() {
   command -v nvcc 2>/dev/null || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; }
 }
 
-# Debian 12's podman, conmon and crun unpacked into ${WORK}/podman, never into /.
-# podman starts conmon and crun with a cleared environment: wrappers set their library path.
+# Debian 13's podman, conmon, crun and netavark with their libraries (all but glibc) unpacked
+# into ${WORK}/podman, never into /. podman starts conmon and crun with a cleared
+# environment: wrappers set their library path.
 setup_podman() {
-  local p="${WORK}/podman" d so f missing libs
-  mkdir -p "${p}"/{root,fallback,lib,bin,storage,run,tmp,net,static} "${WORK}/bin"
+  local p="${WORK}/podman" d problems libs
+  mkdir -p "${p}"/{root,bin,storage,run,tmp,net,static} "${WORK}/bin"
   for d in "${BUNDLE}"/debs/podman/*.deb; do dpkg-deb -x "$d" "${p}/root" || return 1; done
-  for d in "${BUNDLE}"/debs/fallback/*.deb; do dpkg-deb -x "$d" "${p}/fallback" || return 1; done
-  libs="${p}/lib:${p}/root/lib/x86_64-linux-gnu:${p}/root/usr/lib/x86_64-linux-gnu"
-  # Libraries this host lacks beyond the carried set come from the fallback debs.
-  for _ in 1 2 3; do
-    missing="$(LD_LIBRARY_PATH="${libs}" ldd "${p}/root/usr/bin/podman" "${p}/root/usr/bin/conmon" "${p}/root/usr/bin/crun" |
-      awk '/not found/ { print $1 }' | sort -u)"
-    [ -z "${missing}" ] && break
-    for so in ${missing}; do
-      f="$(find "${p}/fallback" -name "${so}" | head -1)"
-      [ -n "$f" ] || {
-        echo "library ${so} is missing on this host and not in bundle/debs/fallback: add its Debian 12 package to build-bundle.sh"
-        return 1
-      }
-      note "using ${so} from the fallback debs"
-      ln -sfn "$f" "${p}/lib/${so}"
-    done
-  done
-  [ -z "${missing}" ] || return 1
+  libs="${p}/root/usr/lib/x86_64-linux-gnu:${p}/root/lib/x86_64-linux-gnu"
+  # Only the host's glibc may be used; anything missing (or too old) is an error.
+  problems="$(LD_LIBRARY_PATH="${libs}" ldd "${p}/root/usr/bin/podman" "${p}/root/usr/bin/conmon" \
+    "${p}/root/usr/bin/crun" "${p}/root/usr/lib/podman/netavark" 2>&1 | grep -E 'not found|not a dynamic')"
+  if [ -n "${problems}" ]; then
+    echo "${problems}"
+    echo "the carried podman does not load on this host: add the missing library's Debian 13 package to build-bundle.sh"
+    return 1
+  fi
   for b in conmon crun podman; do
     printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "${libs}" "${p}/root/usr/bin/${b}" >"${p}/bin/${b}"
     chmod +x "${p}/bin/${b}"
@@ -295,6 +287,7 @@ setup_podman() {
 [containers]
 seccomp_profile = "${p}/root/usr/share/containers/seccomp.json"
 [engine]
+helper_binaries_dir = ["${p}/root/usr/lib/podman"]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "${p}/events.log"
@@ -305,6 +298,7 @@ tmp_dir = "${p}/tmp"
 [engine.runtimes]
 crun = ["${p}/bin/crun"]
 [network]
+network_backend = "netavark"
 network_config_dir = "${p}/net"
 EOF
   : >"${p}/registries.conf"
@@ -321,14 +315,14 @@ EOF
   "${WORK}/bin/podman" --version && "${p}/bin/crun" --version | head -1 && "${p}/bin/conmon" --version | head -1
 }
 
-# The container's whole root filesystem: busybox (Debian 12), glibc (Debian 13) and the test
+# The container's whole root filesystem: busybox and glibc (Debian 13) and the test
 # program. No NVIDIA file: whatever of the driver the container sees, the CDI spec gave it.
 build_rootfs() {
   local r="$1" vectoradd="$2" a
   mkdir -p "$r"
   for d in "${BUNDLE}"/debs/rootfs/*.deb; do dpkg-deb -x "$d" "$r" || return 1; done
-  # Debian 13's libc6 ships under /usr only (merged /usr): add the links base-files would.
-  for a in lib lib64; do
+  # Debian 13 ships under /usr only (merged /usr): add the links base-files would.
+  for a in bin sbin lib lib64; do
     [ -e "$r/$a" ] || [ ! -d "$r/usr/$a" ] || ln -s "usr/$a" "$r/$a"
   done
   rm -rf "$r/usr/share/doc" "$r/usr/share/man" "$r/usr/share/lintian"
@@ -430,7 +424,7 @@ run_container() {
 }
 
 step_containers() {
-  section "4. setup: podman (Debian 12), root filesystem, vectoradd"
+  section "4. setup: podman (Debian 13), root filesystem, vectoradd"
   local out
   if ! out="$(setup_podman 2>&1)"; then
     echo "${out}"
