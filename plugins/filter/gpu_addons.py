@@ -102,6 +102,10 @@ def gpu_smoke_summary(results):
     return addons.summary_table(_plain(results))
 
 
+def gpu_smoke_failures(results):
+    return addons.failed_tests(_plain(results))
+
+
 def gpu_parse_nvidia_smi(text):
     return addons.parse_nvidia_smi(text)
 
@@ -113,6 +117,6 @@ class FilterModule(object):
         return dict((f.__name__, _wrap(f)) for f in (
             gpu_nodes, gpu_operator_values, gpu_sharing_plan, gpu_device_plugin_variants,
             gpu_rollout_status, gpu_host_state, gpu_pods_finished, gpu_logs_by_pod, gpu_label_changes,
-            gpu_failure_report, gpu_smoke_results, gpu_smoke_summary,
+            gpu_failure_report, gpu_smoke_results, gpu_smoke_summary, gpu_smoke_failures,
             gpu_parse_nvidia_smi,
         ))

@@ -689,6 +689,13 @@ def smoke_results(doc, logs, expected_nodes, runtime_class="", test_label="k3s-g
     return {"nodes": results, "passed": bool(results) and all(r["passed"] for r in results)}
 
 
+def failed_tests(results):
+    """"node test: detail" for every failed test, for the failure message."""
+    return ["%s %s: %s" % (r["node"], t["name"], t["detail"])
+            for r in (results or {}).get("nodes") or [] for t in r["tests"]
+            if t["result"] != "PASS"]
+
+
 def summary_table(results):
     """Plain-text table (list of lines) for the play output."""
     header = ("node", "gpu", "driver", "cuda", "runtime", "alloc", "vector-add", "nvidia-smi")
