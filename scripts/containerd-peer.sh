@@ -17,7 +17,8 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 command -v containerd >/dev/null || die "containerd is not installed: run 'apt-get install containerd' (Debian 12 ships 1.6) as root"
 
-if ! ls "${peer}"/containerd_2*/usr/bin/containerd >/dev/null 2>&1; then
+v3_bin() { find "${peer}" -path '*/containerd_2*/usr/bin/containerd' -type f 2>/dev/null | sort | tail -1; }
+if [ -z "$(v3_bin)" ]; then
   command -v apt-get >/dev/null || die "apt-get not found: this needs a Debian or Ubuntu machine to fetch containerd 2.x"
   apt="${peer}/apt"
   mkdir -p "${apt}/lists/partial" "${apt}/cache/archives/partial"
@@ -31,12 +32,12 @@ if ! ls "${peer}"/containerd_2*/usr/bin/containerd >/dev/null 2>&1; then
   [ -n "${version}" ] || die "Debian unstable has no containerd 2.x package: set CONTAINERD_V3 to a containerd 2 binary"
   (cd "${peer}" && apt-get "${opts[@]}" download -qq "containerd=${version}" >/dev/null) \
     || die "apt-get download containerd=${version} failed: check that deb.debian.org is reachable"
-  deb="$(ls "${peer}"/containerd_2*.deb | tail -1)"
+  deb="$(find "${peer}" -maxdepth 1 -name 'containerd_2*.deb' | sort | tail -1)"
   dest="${peer}/$(basename "${deb}" .deb)"
   dpkg-deb -x "${deb}" "${dest}" || die "cannot unpack ${deb}: remove ${peer} and retry"
   rm -f "${deb}"
 fi
 log "containerd for version 2: $(containerd --version)"
-log "containerd for version 3: $("$(ls "${peer}"/containerd_2*/usr/bin/containerd | tail -1)" --version)"
+log "containerd for version 3: $("$(v3_bin)" --version)"
 cd "${REPO_ROOT}"
 K3S_GPU_CONTAINERD_PEER=1 python -m pytest -p no:cacheprovider -q tests/unit/test_containerd_peer.py "$@"

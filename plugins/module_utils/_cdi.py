@@ -87,8 +87,8 @@ def _validate_edits(edits, where, version, problems, check_paths, exists):
             if field in node and not isinstance(node[field], int):
                 problems.append('%s: deviceNode %s %s must be a number' % (where, node['path'], field))
         if node.get('permissions') and not re.match(r'^[rwm]+$', str(node['permissions'])):
-            problems.append('%s: deviceNode %s permissions %r (letters r, w, m)' % (where, node['path'],
-                                                                                node['permissions']))
+            problems.append('%s: deviceNode %s permissions %r (letters r, w, m)'
+                            % (where, node['path'], node['permissions']))
         if check_paths:
             path = node.get('hostPath') or node['path']
             if not exists(path):
@@ -189,8 +189,8 @@ def spec_driver_version(spec):
     """The driver version a spec was made for: our annotation, else the library names."""
     if not isinstance(spec, dict):
         return None
-    annotation = (spec.get('annotations') or {}).get(ANNOTATION_DRIVER) if isinstance(spec.get('annotations'),
-                                                                                         dict) else None
+    annotations = spec.get('annotations')
+    annotation = annotations.get(ANNOTATION_DRIVER) if isinstance(annotations, dict) else None
     if annotation:
         return str(annotation)
     versions = referenced_versions(spec)
@@ -212,8 +212,8 @@ def elf_soname(path):
             headers = handle.read(phentsize * phnum)
             dynamic, loads = None, []
             for i in range(phnum):
-                p_type, _flags, p_offset, p_vaddr, _paddr, p_filesz = struct.unpack_from('<IIQQQQ', headers,
-                                                                                        i * phentsize)
+                fields = struct.unpack_from('<IIQQQQ', headers, i * phentsize)
+                p_type, p_offset, p_vaddr, p_filesz = fields[0], fields[2], fields[3], fields[5]
                 if p_type == 2:
                     dynamic = (p_offset, p_filesz)
                 elif p_type == 1:

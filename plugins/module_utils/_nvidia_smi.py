@@ -13,8 +13,9 @@ __metaclass__ = type
 
 import os
 import re
-import subprocess
 import xml.etree.ElementTree as ET
+
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _proc
 
 # Where nvidia-smi lives when it is not on PATH (Ubuntu/Debian, the GPU Operator's
 # driver container and hosts like the H100 capture, NixOS, vendor bundles).
@@ -74,18 +75,7 @@ def find_nvidia_smi(get_bin_path, explicit=None):
 
 def run_nvidia_smi(path, timeout):
     """Run ``nvidia-smi -q -x`` once. Returns (rc, stdout, stderr); rc None means timeout."""
-    try:
-        proc = subprocess.Popen([path, '-q', '-x'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                close_fds=True)
-    except OSError as exc:
-        return 127, '', str(exc)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        return None, '', ''
-    return proc.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
+    return _proc.run([path, '-q', '-x'], timeout)
 
 
 def _text(node, path):

@@ -166,13 +166,13 @@ backup_file:
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _files
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _nvidia_smi
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _proc
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
 
 
@@ -232,20 +232,14 @@ def generate_ctk(module, ctk, driver_version):
             cmd.append('--device-name-strategy=%s' % strategy)
         for folder in p['library_dirs']:
             cmd.append('--library-search-path=%s' % folder)
-        try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            out, err = proc.communicate(timeout=p['timeout'])
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        rc, out, err = _proc.run(cmd, p['timeout'])
+        if rc is None:
             module.fail_json(msg='nvidia-ctk cdi generate did not finish in %d s: raise timeout or use backend=native'
                              % p['timeout'])
-        except OSError as exc:
-            module.fail_json(msg='cannot run %s: %s' % (ctk, exc))
-        if proc.returncode != 0 or not os.path.exists(out_file):
-            detail = ' '.join((err or out).decode('utf-8', 'replace').split())[-600:]
+        if rc != 0 or not os.path.exists(out_file):
+            detail = ' '.join((err or out).split())[-600:]
             module.fail_json(msg='nvidia-ctk cdi generate failed (exit code %s): %s. Run "%s" by hand, or use '
-                                 'backend=native' % (proc.returncode, detail, ' '.join(cmd)))
+                                 'backend=native' % (rc, detail, ' '.join(cmd)))
         with open(out_file) as handle:
             spec = _yaml.loads(handle.read())
     finally:
@@ -323,8 +317,8 @@ def main():
     backend = p['backend']
     ctk = None
     if backend in ('auto', 'nvidia-ctk'):
-        ctk = p['nvidia_ctk_path'] or module.get_bin_path('nvidia-ctk', opt_dirs=['/usr/bin', '/usr/local/bin',
-                                                                                   '/usr/local/nvidia/toolkit'])
+        ctk = p['nvidia_ctk_path'] or module.get_bin_path(
+            'nvidia-ctk', opt_dirs=['/usr/bin', '/usr/local/bin', '/usr/local/nvidia/toolkit'])
         if ctk and not (os.path.isfile(ctk) and os.access(ctk, os.X_OK)):
             ctk = None
         if backend == 'nvidia-ctk' and not ctk:

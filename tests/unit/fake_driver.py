@@ -25,8 +25,8 @@ def read_fixture(*parts):
 def probe_libraries():
     """{stem: set(names)} of the libraries the probe's ld cache lists in /usr/local/nvidia/lib64."""
     libs = {}
-    for match in re.finditer(r'=> /usr/local/nvidia/lib64/(lib[^\s/]+)', read_fixture('h100-ubuntu2404',
-                                                                                       'host-probe.txt')):
+    probe = read_fixture('h100-ubuntu2404', 'host-probe.txt')
+    for match in re.finditer(r'=> /usr/local/nvidia/lib64/(lib[^\s/]+)', probe):
         name = match.group(1)
         libs.setdefault(name.split('.so', 1)[0], set()).add(name)
     return libs

@@ -189,8 +189,8 @@ def test_no_gpu_nodes_fails(host, run_module):
 
 
 def test_no_libraries_fails_naming_dirs(host, run_module, tmp_path):
-    smi = script(tmp_path / 'smi-other', 'sed s/580.159.04/999.1.2/ %s' % fixture_path('h100-ubuntu2404',
-                                                                                    'nvidia-smi-q.xml'))
+    xml = fixture_path('h100-ubuntu2404', 'nvidia-smi-q.xml')
+    smi = script(tmp_path / 'smi-other', 'sed s/580.159.04/999.1.2/ %s' % xml)
     result, failed = run_module(mod, host.args(nvidia_smi_path=smi))
     assert failed and 'lib*.so.999.1.2' in result['msg'] and 'library_dirs' in result['msg']
 

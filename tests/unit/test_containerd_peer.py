@@ -41,7 +41,7 @@ def containerd_binary(version):
 
 def _major(binary):
     out = subprocess.run([binary, '--version'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         universal_newlines=True).stdout
+                         universal_newlines=True, check=False).stdout
     for word in out.split():
         if word[:1].isdigit() or word.startswith('v'):
             try:
@@ -68,7 +68,7 @@ def peer(request, tmp_path):
         path = tmp_path / 'config.toml'
         path.write_text(config_text)
         proc = subprocess.run([binary, '--config', str(path), 'config', 'dump'], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=60, check=False)
         return proc.returncode, proc.stdout, proc.stderr
 
     def base(detected=None):
