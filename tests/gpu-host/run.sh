@@ -6,7 +6,7 @@
 # Run as root on the GPU host (Ubuntu 24.04, Python 3.12, NVIDIA driver loaded, nvcc):
 #   tests/gpu-host/run.sh
 # Results go to $OUT (default /tmp/gpu-host-out): run.log, summary.txt, timings.txt,
-# host.txt, nvidia_smi_facts.json, cdi_spec.json, containers.log.
+# host.txt, nvidia_smi_facts.json, cdi_spec.json, cdi-spec.yaml, containers.log.
 #
 # Steps (each PASS or FAIL; the script goes on after a failure where it can, and exits
 # non-zero at the end naming every failed step):
