@@ -13,9 +13,10 @@ peer="${CACHE_DIR}/containerd-peer"
 mkdir -p "${peer}"
 
 if [ "$(id -u)" -eq 0 ]; then
-  apt_install containerd
+  apt_install containerd golang-go
 fi
 command -v containerd >/dev/null || die "containerd is not installed: run 'apt-get install containerd' (Debian 12 ships 1.6) as root"
+command -v go >/dev/null || die "go is not installed: run 'apt-get install golang-go' as root (it renders the template with Go's text/template, as K3s does)"
 
 v3_bin() { find "${peer}" -path '*/containerd_2*/usr/bin/containerd' -type f 2>/dev/null | sort | tail -1; }
 if [ -z "$(v3_bin)" ]; then

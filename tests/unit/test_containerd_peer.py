@@ -1,15 +1,16 @@
 # -*- coding: utf-8 -*-
 """Real-peer check: the template k3s_containerd_runtime writes, rendered the way K3s
-renders it (K3s's base config + the block, see k3s_render.py), must load in a real
-containerd from Debian, and ``containerd config dump`` must show the runtimes:
+renders it (Go's text/template, fixtures/k3s/render.go, with a stand-in base config, see
+k3s_render.py), must load in a real containerd from Debian, and ``containerd config dump``
+must show the runtimes:
 
 - config version 2: Debian 12's containerd 1.6 (``containerd`` on PATH, or $CONTAINERD_V2);
 - config version 3: Debian unstable's containerd 2.x ($CONTAINERD_V3, or the copy that
   scripts/containerd-peer.sh extracts under .cache/containerd-peer/).
 
 The binaries are Debian's; the base config is a stand-in for K3s's rendering (not
-captured from K3s). Without a binary the test is skipped, unless K3S_GPU_CONTAINERD_PEER=1
-(set by scripts/containerd-peer.sh), where a missing binary fails.
+captured from K3s). Without a binary (or go) the test is skipped, unless
+K3S_GPU_CONTAINERD_PEER=1 (set by scripts/containerd-peer.sh), where a missing one fails.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,7 +23,7 @@ import subprocess
 import pytest
 
 from conftest import REPO_ROOT
-from k3s_render import k3s_base
+from k3s_render import k3s_base, render as render_py, render_go
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as ctd
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _toml
 
@@ -75,6 +76,12 @@ def peer(request, tmp_path):
         return k3s_base(version, detected, root=str(tmp_path / 'root'), state=str(tmp_path / 'state'))
 
     def render(template, detected=None):
+        """Go's text/template (as K3s renders) when go is installed, else the Python stand-in."""
+        if shutil.which('go'):
+            return render_go(template, version, detected, str(tmp_path), root=str(tmp_path / 'root'),
+                             state=str(tmp_path / 'state'))
+        if os.environ.get('K3S_GPU_CONTAINERD_PEER') == '1':
+            pytest.fail('go is not installed: run scripts/containerd-peer.sh (it installs golang-go)')
         return ctd.render_like_k3s(template, base(detected), detected=set(detected or {}))
 
     return version, dump, render, base
@@ -134,3 +141,17 @@ def test_containerd_rejects_a_block_that_redefines_a_table(peer):
     rc, _out, err = dump(broken)
     assert rc != 0
     assert 'dup' in err.lower() or 'already' in err.lower() or 'defined' in err.lower(), err
+
+
+@pytest.mark.parametrize('version', [2, 3])
+@pytest.mark.parametrize('detected', [None, {'nvidia': '/usr/local/nvidia/toolkit/nvidia-container-runtime'}])
+def test_python_stand_in_renders_like_go_text_template(version, detected, tmp_path):
+    """The Python stand-in used by the unit tests gives the same config as Go's text/template."""
+    if not shutil.which('go'):
+        if os.environ.get('K3S_GPU_CONTAINERD_PEER') == '1':
+            pytest.fail('go is not installed: run scripts/containerd-peer.sh (it installs golang-go)')
+        pytest.skip('go is not installed (scripts/containerd-peer.sh installs golang-go)')
+    template = '# user line\n' + ctd.apply_block(None, version, RUNTIMES)
+    by_go = _toml.loads(render_go(template, version, detected, str(tmp_path)))
+    by_python = _toml.loads(render_py(template, version, detected))
+    assert by_go == by_python
