@@ -171,8 +171,8 @@ def detect_toolkit(gpu_node, container_runtime, toolkit_mtimes, containerd_confi
             % newest_path,
             "Restart K3s on this node (`systemctl restart k3s-agent`, or `k3s` on a server); "
             "the k3s roles do this once when the toolkit appears.",
-            ["%s mtime %d > config.toml mtime %d" % (newest_path, int(toolkit_mtimes[newest_path]),
-                                                   int(float(containerd_config_mtime)))])]
+            ["%s mtime %d > config.toml mtime %d" % (
+                newest_path, int(toolkit_mtimes[newest_path]), int(float(containerd_config_mtime)))])]
     return []
 
 

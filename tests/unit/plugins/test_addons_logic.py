@@ -47,8 +47,8 @@ def test_gpu_nodes_rejects_bad_replicas(bad):
 # ----------------------------------------------------------------------- sharing
 
 def test_device_plugin_config_shapes():
-    assert a.device_plugin_config(1) == {"version": "v1", "flags": {"migStrategy": "none",
-                                                                     "failOnInitError": False}}
+    expected = {"version": "v1", "flags": {"migStrategy": "none", "failOnInitError": False}}
+    assert a.device_plugin_config(1) == expected
     cfg = a.device_plugin_config(3, "mixed", True)
     assert cfg["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 3}]
     assert cfg["flags"] == {"migStrategy": "mixed", "failOnInitError": True}
@@ -363,3 +363,14 @@ def test_plan_yaml_roundtrip_of_operator_config():
                             dumper=lambda d: yaml.safe_dump(d, sort_keys=False))
     data = yaml.safe_load(out["values"]["devicePlugin"]["config"]["data"]["time-slicing-2"])
     assert data["version"] == "v1"
+
+
+def test_failed_tests_lists_each_failure():
+    logs = {"default/gpu-smoke-vector-add-gpu-a": VECTOR_LOG, "default/gpu-smoke-nvidia-smi-gpu-a": SMI_LOG}
+    res = a.smoke_results(_smoke_doc(), logs, ["gpu-a", "gpu-b"], "nvidia")
+    assert a.failed_tests(res) == [
+        "gpu-b nvidia-smi: test pod not found",
+        "gpu-b vector-add: pod phase Pending: waiting ErrImagePull",
+        "gpu-b allocatable: 0 allocatable nvidia.com/gpu",
+    ]
+    assert a.failed_tests({"nodes": []}) == []

@@ -120,7 +120,8 @@ version = 2
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes."nvidia".options]
   BinaryName = "/usr/bin/nvidia-container-runtime"
 """
-CONFIG_V3_WITHOUT = CONFIG_V3_WITH_NVIDIA.split("[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'nvidia']")[0]
+CONFIG_V3_WITHOUT = CONFIG_V3_WITH_NVIDIA.split(
+    "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'nvidia']", maxsplit=1)[0]
 
 
 def test_toolkit_missing():
@@ -182,7 +183,8 @@ I1122 10:21:03.125881       1 server.go:146] Registered device plugin for 'nvidi
 """
 DP_NVML = """\
 I1122 10:21:03.119605       1 main.go:317] Loading configuration.
-E1122 10:21:03.120911       1 main.go:132] error starting plugins: error creating plugin manager: unable to create plugin manager: nvml init failed: ERROR_LIBRARY_NOT_FOUND
+E1122 10:21:03.120911       1 main.go:132] error starting plugins: error creating plugin manager: \
+unable to create plugin manager: nvml init failed: ERROR_LIBRARY_NOT_FOUND
 """
 
 
@@ -383,3 +385,30 @@ def test_driver_detector_on_shared_fixtures(name, expected):
         pytest.skip("%s not in tests/unit/fixtures" % name)
     with open(path) as handle:
         assert _ids(d.detect_driver(1, handle.read(), PROC_570)) == expected
+
+
+# ----------------------------------------------------------- registered results, output
+
+def test_registered_result_helpers():
+    stats = [{"item": "/usr/bin/nvidia-container-runtime", "stat": {"exists": True, "mtime": 1700000500.5}},
+             {"item": "/usr/local/nvidia/toolkit/nvidia-container-runtime", "stat": {"exists": False}},
+             {"item": "/x", "failed": True, "msg": "Permission denied"}]
+    assert d.stat_mtimes(stats) == {"/usr/bin/nvidia-container-runtime": 1700000500.5}
+    slurps = [{"item": "/etc/cdi/nvidia.yaml", "content": "Y2RpVmVyc2lvbjogMC41LjAK", "source": "/etc/cdi/nvidia.yaml"},
+              {"item": "/var/run/cdi/gone.yaml", "failed": True, "msg": "file not found"}]
+    assert d.slurped_texts(slurps) == {"/etc/cdi/nvidia.yaml": "cdiVersion: 0.5.0\n"}
+    cmds = [{"item": "/var/log/pods/a/0.log", "stdout": "x", "rc": 0},
+            {"item": "/var/lib/rancher/k3s/agent/containerd/containerd.log", "rc": 1, "stderr": "tail: cannot open"}]
+    assert d.command_outputs(cmds) == {"/var/log/pods/a/0.log": "x",
+                                       "/var/lib/rancher/k3s/agent/containerd/containerd.log": ""}
+
+
+def test_finding_text_and_host_summary():
+    (found,) = d.detect_incompatible_strategy({"dp": DP_INCOMPATIBLE})
+    text = d.finding_text(found)
+    assert text.startswith("[device_plugin_incompatible_strategy] Device plugin: Incompatible strategy")
+    assert "Cause: " in text and "Fix: " in text and "Evidence: E1122" in text
+    hostvars = {"a": {"diagnose_findings": []}, "b": {"diagnose_findings": [found]}, "c": {}}
+    assert d.host_summary("a", hostvars) == "a: OK, no known GPU failure mode"
+    assert d.host_summary("b", hostvars) == "b: 1 finding(s): device_plugin_incompatible_strategy"
+    assert d.host_summary("c", hostvars).startswith("c: not checked")
