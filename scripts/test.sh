@@ -16,6 +16,7 @@ STEPS=(
   "build:scripts/build.sh"
   "sanity:scripts/sanity.sh"
   "unit:scripts/unit.sh"
+  "containerd-peer:scripts/containerd-peer.sh"
   "integration:scripts/integration.sh"
   "molecule:scripts/molecule.sh"
 )
