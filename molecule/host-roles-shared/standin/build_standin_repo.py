@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Build STAND-IN packages of NVIDIA's container toolkit and a signed apt repository of them.
+
+NVIDIA's repository cannot be reached from the test machine, so the host-role scenarios
+(molecule/debian12, molecule/debian13) install these instead. They are stand-ins: each
+package carries the real package name and dependency shape, but no NVIDIA code; the
+binaries are shell scripts that say they are stand-ins and exit 1. They prove the role's
+repository, keyring, pinning, airgap and ordering logic, not NVIDIA's binaries.
+
+Writes, under OUT:
+  repo/stable/deb/<arch>/   flat apt repository (Packages, Packages.gz, Release, InRelease)
+                            with versions 1.17.8-1 (pinned by the role) and 1.18.0-1 (newer,
+                            must NOT be installed), served as NVIDIA's URL layout
+  repo/gpgkey               throwaway public key that signs the repository (armored)
+  repo/wrong-gpgkey         another throwaway key (for the fingerprint-mismatch test)
+  repo.tar.gz               repo/ in one archive, for the copy into the instance
+  airgap/                   the 1.17.8-1 packages only (airgap folder)
+  fingerprint               fingerprint of repo/gpgkey
+
+Usage: build_standin_repo.py OUT [ARCH]   (ARCH default: dpkg --print-architecture)
+Needs dpkg-deb and gpg on the controller (Debian). Rebuilds only when OUT/fingerprint is missing.
+"""
+
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+VERSIONS = ["1.17.8-1", "1.18.0-1"]
+PINNED = "1.17.8-1"
+# name -> (dependencies on the same version, stand-in executables)
+PACKAGES = {
+    "libnvidia-container1": ([], []),
+    "libnvidia-container-tools": (["libnvidia-container1"], ["nvidia-container-cli"]),
+    "nvidia-container-toolkit-base": ([], ["nvidia-ctk", "nvidia-cdi-hook", "nvidia-container-runtime",
+                                          "nvidia-container-runtime.cdi"]),
+    "nvidia-container-toolkit": (["nvidia-container-toolkit-base", "libnvidia-container-tools"],
+                                 ["nvidia-container-runtime-hook"]),
+}
+STANDIN_SCRIPT = """#!/bin/sh
+# STAND-IN for NVIDIA's {name} (package {pkg} {version}), built by the k3s_gpu.cluster tests.
+# It contains no NVIDIA code and cannot configure or run GPU containers.
+if [ "$1" = "--version" ] || [ "$1" = "-v" ]; then
+  echo "{name} version {upstream} (k3s_gpu.cluster STAND-IN, not NVIDIA's binary)"
+  exit 0
+fi
+echo "{name}: k3s_gpu.cluster STAND-IN package, not NVIDIA's binary; install the real {pkg}" >&2
+exit 1
+"""
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
+
+
+def build_deb(workdir, outdir, pkg, version, arch):
+    deps, bins = PACKAGES[pkg]
+    root = os.path.join(workdir, "%s_%s" % (pkg, version))
+    os.makedirs(os.path.join(root, "DEBIAN"))
+    docdir = os.path.join(root, "usr", "share", "doc", pkg)
+    os.makedirs(docdir)
+    with open(os.path.join(docdir, "STAND-IN"), "w", encoding="utf-8") as fh:
+        fh.write("k3s_gpu.cluster test stand-in for NVIDIA's %s %s; no NVIDIA code.\n" % (pkg, version))
+    if bins:
+        bindir = os.path.join(root, "usr", "bin")
+        os.makedirs(bindir)
+        for name in bins:
+            path = os.path.join(bindir, name)
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(STANDIN_SCRIPT.format(name=name, pkg=pkg, version=version, upstream=version.split("-")[0]))
+            os.chmod(path, 0o755)
+    control = {
+        "Package": pkg,
+        "Version": version,
+        "Architecture": arch,
+        "Maintainer": "k3s_gpu.cluster tests <standin@k3s-gpu.invalid>",
+        "Section": "utils",
+        "Priority": "optional",
+    }
+    if deps:
+        control["Depends"] = ", ".join("%s (= %s)" % (d, version) for d in deps)
+    description = ("STAND-IN for NVIDIA's %s (k3s_gpu.cluster tests)\n"
+                   " Test double built by molecule prepare with dpkg-deb. It has the real package's\n"
+                   " name, version and dependencies but no NVIDIA code: it proves repository,\n"
+                   " pinning and ordering logic only." % pkg)
+    with open(os.path.join(root, "DEBIAN", "control"), "w", encoding="utf-8") as fh:
+        for key, value in control.items():
+            fh.write("%s: %s\n" % (key, value))
+        fh.write("Description: %s\n" % description)
+    filename = "%s_%s_%s.deb" % (pkg, version, arch)
+    run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", root, os.path.join(outdir, filename)])
+    return control, description, filename
+
+
+def packages_entry(control, description, filename, outdir):
+    data = open(os.path.join(outdir, filename), "rb").read()
+    lines = ["%s: %s" % kv for kv in control.items()]
+    lines += [
+        "Filename: ./%s" % filename,
+        "Size: %d" % len(data),
+        "MD5sum: %s" % hashlib.md5(data).hexdigest(),
+        "SHA256: %s" % hashlib.sha256(data).hexdigest(),
+        "Description: %s" % description,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def gen_key(gnupghome, uid):
+    env = dict(os.environ, GNUPGHOME=gnupghome)
+    run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", uid, "rsa3072", "sign", "2d"], env=env)
+    out = run(["gpg", "--batch", "--with-colons", "--fingerprint", uid], env=env).stdout
+    fpr = [line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")][0]
+    return env, fpr
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit("usage: build_standin_repo.py OUT [ARCH]")
+    out = os.path.abspath(sys.argv[1])
+    arch = sys.argv[2] if len(sys.argv) > 2 else run(["dpkg", "--print-architecture"]).stdout.strip()
+    if os.path.exists(os.path.join(out, "fingerprint")):
+        print("stand-in repository exists in %s" % out)
+        return
+    for tool in ("dpkg-deb", "gpg"):
+        if shutil.which(tool) is None:
+            sys.exit("%s not found on the controller: install dpkg and gnupg (apt-get install dpkg gnupg)" % tool)
+    repo = os.path.join(out, "repo")
+    pool = os.path.join(repo, "stable", "deb", arch)
+    airgap = os.path.join(out, "airgap")
+    for d in (pool, airgap):
+        os.makedirs(d, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="standin-")
+    try:
+        entries = []
+        for version in VERSIONS:
+            for pkg in PACKAGES:
+                control, description, filename = build_deb(work, pool, pkg, version, arch)
+                entries.append(packages_entry(control, description, filename, pool))
+                if version == PINNED:
+                    shutil.copy(os.path.join(pool, filename), os.path.join(airgap, filename))
+        packages = "\n".join(entries).encode()
+        with open(os.path.join(pool, "Packages"), "wb") as fh:
+            fh.write(packages)
+        with gzip.open(os.path.join(pool, "Packages.gz"), "wb") as fh:
+            fh.write(packages)
+        release = [
+            "Origin: k3s_gpu.cluster stand-in",
+            "Label: STAND-IN nvidia-container-toolkit (k3s_gpu.cluster tests)",
+            "Architectures: %s" % arch,
+            "Date: %s" % time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime()),
+            "SHA256:",
+        ]
+        for name in ("Packages", "Packages.gz"):
+            data = open(os.path.join(pool, name), "rb").read()
+            release.append(" %s %d %s" % (hashlib.sha256(data).hexdigest(), len(data), name))
+        with open(os.path.join(pool, "Release"), "w", encoding="utf-8") as fh:
+            fh.write("\n".join(release) + "\n")
+        home = os.path.join(work, "gnupg")
+        os.makedirs(home, mode=0o700)
+        env, fpr = gen_key(home, "k3s_gpu.cluster STAND-IN repository key (throwaway) <standin@k3s-gpu.invalid>")
+        run(["gpg", "--batch", "--yes", "--local-user", fpr, "--clearsign", "--digest-algo", "SHA512",
+             "-o", os.path.join(pool, "InRelease"), os.path.join(pool, "Release")], env=env)
+        with open(os.path.join(repo, "gpgkey"), "w", encoding="utf-8") as fh:
+            fh.write(run(["gpg", "--batch", "--armor", "--export", fpr], env=env).stdout)
+        home2 = os.path.join(work, "gnupg2")
+        os.makedirs(home2, mode=0o700)
+        env2, _ = gen_key(home2, "k3s_gpu.cluster WRONG key (throwaway) <wrong@k3s-gpu.invalid>")
+        with open(os.path.join(repo, "wrong-gpgkey"), "w", encoding="utf-8") as fh:
+            fh.write(run(["gpg", "--batch", "--armor", "--export"], env=env2).stdout)
+        # One archive to copy into the instance (one transfer instead of one per file).
+        with tarfile.open(os.path.join(out, "repo.tar.gz"), "w:gz") as tar:
+            tar.add(repo, arcname=".")
+        with open(os.path.join(out, "fingerprint"), "w", encoding="utf-8") as fh:
+            fh.write(fpr + "\n")
+        print("stand-in repository in %s, signed by %s" % (out, fpr))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
