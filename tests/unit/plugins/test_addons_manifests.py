@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -51,28 +52,56 @@ def _collections_path(tmp):
     return os.pathsep.join([tmp, os.path.join(REPO_ROOT, ".collections")])
 
 
-@pytest.fixture(scope="module")
-def rendered():
-    tmp = tempfile.mkdtemp(prefix="k3s_gpu-render-")
-    out = os.path.join(tmp, "out")
-    os.makedirs(out)
+def _run_playbook(tmp, out, name, *args):
     env = dict(os.environ)
     env.update({
         "ANSIBLE_CONFIG": os.path.join(REPO_ROOT, "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": _collections_path(os.path.join(tmp, "coll")),
+        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join([os.path.join(tmp, "coll"),
+                                                     os.path.join(REPO_ROOT, ".collections")]),
         "ANSIBLE_HOME": os.path.join(tmp, "ansible-home"),
         "ANSIBLE_LOCAL_TEMP": os.path.join(tmp, "ansible-tmp"),
         "ANSIBLE_NOCOLOR": "1",
         "K3S_GPU_RENDER_DIR": out,
     })
+    if not os.path.exists(os.path.join(tmp, "coll")):
+        env["ANSIBLE_COLLECTIONS_PATH"] = _collections_path(os.path.join(tmp, "coll"))
     playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     proc = subprocess.run(
-        [playbook, "-i", os.path.join(RENDER_DIR, "inventory.yml"),
-         os.path.join(RENDER_DIR, "render.yml")],
+        [playbook, "-i", os.path.join(RENDER_DIR, "inventory.yml"), os.path.join(RENDER_DIR, name)]
+        + list(args),
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         universal_newlines=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-6000:]
+    return proc.stdout
+
+
+def _recap(output):
+    match = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", output)
+    assert match, output[-3000:]
+    return int(match.group(1))
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    tmp = tempfile.mkdtemp(prefix="k3s_gpu-render-")
+    out = os.path.join(tmp, "out")
+    for case in CASES:
+        os.makedirs(os.path.join(out, case))
+    _run_playbook(tmp, out, "render.yml")
     return out
+
+
+def test_main_entry_points_check_mode_and_idempotence():
+    tmp = tempfile.mkdtemp(prefix="k3s_gpu-main-")
+    out = os.path.join(tmp, "out")
+    os.makedirs(out)
+    # check mode: argument specs pass, changes are announced, nothing is written
+    assert _recap(_run_playbook(tmp, out, "main_entry.yml", "--check")) == 2
+    assert os.listdir(out) == []
+    assert _recap(_run_playbook(tmp, out, "main_entry.yml")) == 2
+    assert sorted(os.listdir(out)) == ["k3s-gpu-device-plugin.yaml", "k3s-gpu-gpu-operator.yaml"]
+    # a second run changes nothing
+    assert _recap(_run_playbook(tmp, out, "main_entry.yml")) == 0
 
 
 def _docs(path):
