@@ -43,71 +43,6 @@ suite_of() {
   esac
 }
 
-_apt_source_files() {
-  local f
-  for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] && echo "$f"
-  done
-  return 0
-}
-
-# _mirror_from_sources KIND: print the first URI of a Debian archive in the host's apt
-# sources. KIND=archive: a suite without '-' (bookworm, trixie, stable...) from a Debian
-# archive; KIND=security: a '<suite>-security' suite.
-_mirror_from_sources() {
-  local kind="$1" f
-  while read -r f; do
-    case "$f" in
-      *.sources)
-        # deb822: paragraphs separated by blank lines; fields URIs, Suites, Types.
-        awk -v kind="$kind" '
-          function flush() {
-            if (types ~ /(^|[ \t])deb([ \t]|$)/ && uris != "" && suites != "" && enabled != "no") {
-              n = split(suites, s, /[ \t]+/)
-              for (i = 1; i <= n; i++) {
-                if (kind == "security" && s[i] ~ /-security$/) { split(uris, u, /[ \t]+/); print u[1]; exit }
-                if (kind == "archive" && s[i] ~ /^(buster|bullseye|bookworm|trixie|forky|sid|stable|testing|unstable|oldstable)$/) { split(uris, u, /[ \t]+/); print u[1]; exit }
-              }
-            }
-            types = ""; uris = ""; suites = ""; enabled = ""
-          }
-          /^[ \t]*#/ { next }
-          /^[ \t]*$/ { flush(); next }
-          tolower($1) == "types:" { sub(/^[^:]*:[ \t]*/, ""); types = $0 }
-          tolower($1) == "uris:" { sub(/^[^:]*:[ \t]*/, ""); uris = $0 }
-          tolower($1) == "suites:" { sub(/^[^:]*:[ \t]*/, ""); suites = $0 }
-          tolower($1) == "enabled:" { sub(/^[^:]*:[ \t]*/, ""); enabled = tolower($0) }
-          END { flush() }
-        ' "$f"
-        ;;
-      *)
-        # one-line format: deb [options] URI SUITE COMPONENTS...
-        awk -v kind="$kind" '
-          $1 != "deb" { next }
-          {
-            i = 2
-            if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-            uri = $i; suite = $(i + 1)
-            if (kind == "security" && suite ~ /-security$/) { print uri; exit }
-            if (kind == "archive" && suite ~ /^(buster|bullseye|bookworm|trixie|forky|sid|stable|testing|unstable|oldstable)$/) { print uri; exit }
-          }
-        ' "$f"
-        ;;
-    esac
-  done < <(_apt_source_files) | head -n 1
-}
-
-debian_mirror() {
-  local m="${LAB_DEBIAN_MIRROR:-}"
-  [ -n "$m" ] || m="$(_mirror_from_sources archive)"
-  [ -n "$m" ] || die "no Debian archive found in /etc/apt/sources.list or /etc/apt/sources.list.d/: set LAB_DEBIAN_MIRROR to a Debian mirror URL (http://<mirror>/debian) and retry"
-  case "$m" in
-    http://* | https://* | file:/*) ;;
-    *) die "the Debian mirror '${m}' is not an http(s):// or file:/ URL: set LAB_DEBIAN_MIRROR to one and retry" ;;
-  esac
-  echo "${m%/}"
-}
-
 security_mirror() {
   local m="${LAB_DEBIAN_SECURITY_MIRROR-}"
   [ -n "$m" ] || m="$(_mirror_from_sources security)"
@@ -185,6 +120,49 @@ CFG
   echo "k3s-gpu-lab" >"${root}/etc/hostname"
 }
 
+# image_settings CODENAME VERSION: the Dockerfile lines docker import cannot set.
+image_settings() {
+  printf '%s\n' \
+    'ENV container=docker' \
+    'STOPSIGNAL SIGRTMIN+3' \
+    "LABEL org.opencontainers.image.title=\"k3s-gpu-lab debian ${2}\" io.k3s-gpu.lab.debian=\"${1}\"" \
+    'CMD ["/lib/systemd/systemd"]'
+}
+
+# import_image ROOTFS TAG CODENAME VERSION ARCH: docker import the root file system under a
+# scratch tag, then add the image settings with a small build (no registry involved):
+# docker import cannot set STOPSIGNAL.
+import_image() {
+  local rootfs="$1" tag="$2" codename="$3" version="$4" arch="$5" blog
+  blog="${CACHE_DIR}/lab/build-${codename}-${arch}.log"
+  log "importing ${tag}"
+  tar --numeric-owner --xattrs --xattrs-include='*' -C "$rootfs" -c . \
+    | docker import \
+      --message "k3s_gpu.cluster lab image: debootstrap --variant=minbase ${codename} ${arch}" \
+      - "${tag}-rootfs" >/dev/null \
+    || die "docker import of ${tag}-rootfs failed: check 'docker info' and the free space under Docker's data root"
+  { echo "FROM ${tag}-rootfs"; image_settings "$codename" "$version"; } \
+    | DOCKER_BUILDKIT=0 docker build -q --network none -t "$tag" - >"$blog" 2>&1 \
+    || { tail -n 15 "$blog" >&2; die "docker build of ${tag} from ${tag}-rootfs failed (log above): fix the cause and retry"; }
+  docker rmi "${tag}-rootfs" >/dev/null
+}
+
+# build_foreign_image ROOTFS TAG CODENAME VERSION ARCH: docker import records the host's
+# architecture whatever --platform says (docker 20.10), so a foreign root file system is
+# added to an empty image by a build with --platform instead.
+build_foreign_image() {
+  local rootfs="$1" tag="$2" codename="$3" version="$4" arch="$5" ctx blog
+  ctx="${CACHE_DIR}/lab/context-${codename}-${arch}"
+  blog="${CACHE_DIR}/lab/build-${codename}-${arch}.log"
+  rm -rf "$ctx" && mkdir -p "$ctx"
+  log "building ${tag} (linux/${arch}) from the root file system"
+  tar --numeric-owner --xattrs --xattrs-include='*' -C "$rootfs" -cf "${ctx}/rootfs.tar" .
+  { echo "FROM scratch"; echo "ADD rootfs.tar /"; image_settings "$codename" "$version"; } >"${ctx}/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q --platform "linux/${arch}" --network none -t "$tag" "$ctx" >"$blog" 2>&1 \
+    || { tail -n 15 "$blog" >&2; die "docker build of ${tag} failed (log above): fix the cause and retry"; }
+  rm -rf "$ctx"
+}
+
 # build_one RELEASE ARCH
 build_one() {
   local codename version tag arch="$2" mirror security rootfs debs start
@@ -196,7 +174,7 @@ build_one() {
     return 0
   fi
   [ "$arch" = "$(host_arch)" ] || ensure_foreign_arch "$arch"
-  mirror="$(debian_mirror)"
+  mirror="$(debian_mirror LAB_DEBIAN_MIRROR)"
   security="$(security_mirror)"
   rootfs="${CACHE_DIR}/lab/rootfs-${codename}-${arch}"
   debs="${CACHE_DIR}/lab/debs-${codename}-${arch}"
@@ -213,23 +191,11 @@ build_one() {
   fi
   write_sources "$rootfs" "$codename" "$mirror" "$security"
   slim_and_configure "$rootfs"
-  log "importing ${tag}"
-  # docker import cannot set STOPSIGNAL: import the root file system under a scratch tag,
-  # then add the image settings with a two-line build (no registry involved).
-  tar --numeric-owner --xattrs --xattrs-include='*' -C "$rootfs" -c . \
-    | docker import --platform "linux/${arch}" \
-      --message "k3s_gpu.cluster lab image: debootstrap --variant=minbase ${codename} ${arch}" \
-      - "${tag}-rootfs" >/dev/null \
-    || die "docker import of ${tag}-rootfs failed: check 'docker info' and the free space under Docker's data root"
-  printf '%s\n' \
-    "FROM ${tag}-rootfs" \
-    'ENV container=docker' \
-    'STOPSIGNAL SIGRTMIN+3' \
-    "LABEL org.opencontainers.image.title=\"k3s-gpu-lab debian ${version}\" io.k3s-gpu.lab.debian=\"${codename}\"" \
-    'CMD ["/lib/systemd/systemd"]' \
-    | DOCKER_BUILDKIT=0 docker build -q --network none -t "$tag" - >"${CACHE_DIR}/lab/build-${codename}-${arch}.log" 2>&1 \
-    || { tail -n 15 "${CACHE_DIR}/lab/build-${codename}-${arch}.log" >&2; die "docker build of ${tag} from ${tag}-rootfs failed (log above): fix the cause and retry"; }
-  docker rmi "${tag}-rootfs" >/dev/null
+  if [ "$arch" = "$(host_arch)" ]; then
+    import_image "$rootfs" "$tag" "$codename" "$version" "$arch"
+  else
+    build_foreign_image "$rootfs" "$tag" "$codename" "$version" "$arch"
+  fi
   rm -rf "$rootfs"
   log "built ${tag} in $(($(date +%s) - start))s ($(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%d MB", $1/1000/1000}'))"
 }
