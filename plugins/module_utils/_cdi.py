@@ -5,7 +5,14 @@
 
 ``validate_spec`` checks a spec (a dict, from any generator) against the CDI rules and,
 optionally, that every host path it references exists; it returns a list of problems in
-words. The diagnose tooling uses it too.
+words. The diagnose tooling uses it too. ``minimum_version`` is the lowest ``cdiVersion``
+whose fields a spec uses (written specs declare it, so that older consumers such as
+podman 4.3 or containerd 1.7, whose CDI library stops at 0.5.0, can read them).
+
+``spec_driver_versions`` / ``stale_reason`` tell which driver a spec was made for from the
+spec itself: the driver's files carry its version in their host paths
+(``libcuda.so.580.159.04``, ``/lib/firmware/nvidia/580.159.04/``). That works for any
+generator, ``nvidia-ctk cdi generate`` included.
 
 ``discover`` + ``build_spec`` make a spec without any NVIDIA tool, from the files under
 ``driver_root`` and ``dev_root``. Without NVIDIA's hooks nothing can run ldconfig or create
@@ -23,9 +30,9 @@ import re
 import struct
 
 CDI_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.4.0', '0.5.0', '0.6.0', '0.7.0', '0.8.0', '1.0.0', '1.1.0']
-SPEC_VERSION = '0.6.0'  # annotations (0.6.0) and device names starting with a digit (0.5.0)
-ANNOTATION_DRIVER = 'cdi.k3s-gpu.io/driver-version'
-ANNOTATION_GENERATOR = 'cdi.k3s-gpu.io/generator'
+EARLIEST_VERSION = '0.3.0'  # the earliest the CDI library accepts; written specs declare minimum_version()
+# Written by cdi_spec before it inferred the driver from the library names (with cdiVersion 0.6.0).
+LEGACY_ANNOTATION_DRIVER = 'cdi.k3s-gpu.io/driver-version'
 CONTAINER_LIB_DIR = '/usr/local/nvidia/lib64'
 CONTAINER_BIN_DIR = '/usr/local/nvidia/bin'
 MOUNT_OPTIONS = ['ro', 'nosuid', 'nodev', 'bind']
@@ -39,6 +46,12 @@ LIB_DIRS = ['/usr/local/nvidia/lib64', '/usr/local/nvidia/lib', '/run/opengl-dri
             '/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/lib64', '/lib', '/usr/lib/wsl/lib']
 FIRMWARE_DIRS = ['/lib/firmware/nvidia', '/usr/lib/firmware/nvidia', '/usr/local/nvidia/firmware/nvidia']
 IPC_PATHS = ['/run/nvidia-persistenced/socket', '/run/nvidia-fabricmanager/socket', '/tmp/nvidia-mps']
+# /dev/nvidia-caps: which capability a node grants is in /proc (DeviceFileMinor); config and
+# monitor have these minors when /proc does not say.
+PROC_ROOT = '/'
+PROC_CAPS = '/proc/driver/nvidia/capabilities'
+CAPS = ['mig-access', 'mig-monitor', 'mig-config']
+CAP_DEFAULT_MINORS = {'mig-config': 1, 'mig-monitor': 2}
 HOOK_NAMES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']
 
 _VENDOR = re.compile(r'^[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$')
@@ -63,7 +76,7 @@ def host_path(root, path):
 
 # ---- validation ---------------------------------------------------------------------------------
 
-def _validate_edits(edits, where, version, problems, check_paths, exists):
+def _validate_edits(edits, where, problems, check_paths, exists):
     if not isinstance(edits, dict):
         problems.append('%s: containerEdits must be a mapping' % where)
         return
@@ -79,8 +92,6 @@ def _validate_edits(edits, where, version, problems, check_paths, exists):
             continue
         if not str(node['path']).startswith('/'):
             problems.append('%s: deviceNode path %s is not absolute' % (where, node['path']))
-        if 'hostPath' in node and _version_tuple(version) < (0, 5, 0):
-            problems.append('%s: deviceNode hostPath needs cdiVersion 0.5.0 or later' % where)
         if node.get('type') not in (None, 'b', 'c', 'u', 'p'):
             problems.append('%s: deviceNode %s has type %r (b, c, u or p)' % (where, node['path'], node.get('type')))
         for field in ('major', 'minor'):
@@ -111,8 +122,60 @@ def _validate_edits(edits, where, version, problems, check_paths, exists):
             problems.append('%s: hook path %r must be absolute' % (where, hook.get('path')))
         elif check_paths and not exists(hook['path']):
             problems.append('%s: hook program %s does not exist on the host' % (where, hook['path']))
-    if ('intelRdt' in edits or 'additionalGids' in edits) and _version_tuple(version) < (0, 7, 0):
-        problems.append('%s: intelRdt and additionalGids need cdiVersion 0.7.0 or later' % where)
+
+
+def _edits_needs(edits, where):
+    """(version, what) for the fields of one containerEdits that need more than 0.3.0."""
+    if not isinstance(edits, dict):
+        return []
+    needs = []
+    for mount in edits.get('mounts') or []:
+        if isinstance(mount, dict) and mount.get('type'):
+            needs.append(('0.4.0', '%s: mount type' % where))
+            break
+    for node in edits.get('deviceNodes') or []:
+        if isinstance(node, dict) and node.get('hostPath'):
+            needs.append(('0.5.0', '%s: deviceNode hostPath' % where))
+            break
+    rdt = edits.get('intelRdt')
+    if rdt is not None:
+        needs.append(('0.7.0', '%s: intelRdt' % where))
+        if isinstance(rdt, dict) and (rdt.get('schemata') is not None or rdt.get('enableMonitoring')):
+            needs.append(('1.1.0', '%s: intelRdt schemata and enableMonitoring' % where))
+    if edits.get('additionalGids'):
+        needs.append(('0.7.0', '%s: additionalGids' % where))
+    if edits.get('netDevices'):
+        needs.append(('1.1.0', '%s: netDevices' % where))
+    return needs
+
+
+def version_needs(spec):
+    """(version, what) for every field of ``spec`` that needs a cdiVersion above the earliest,
+    following the CDI library's own minimum-version rules."""
+    if not isinstance(spec, dict):
+        return []
+    needs = []
+    if spec.get('annotations'):
+        needs.append(('0.6.0', 'annotations'))
+    kind = str(spec.get('kind', ''))
+    if '/' in kind and '.' in kind.split('/', 1)[1]:
+        needs.append(('0.6.0', 'a "." in the class of kind %s' % kind))
+    for device in spec.get('devices') or []:
+        if not isinstance(device, dict):
+            continue
+        name = str(device.get('name', ''))
+        if name[:1].isdigit():
+            needs.append(('0.5.0', 'device name %r, which starts with a digit' % name))
+        if device.get('annotations'):
+            needs.append(('0.6.0', 'device %s: annotations' % name))
+        needs.extend(_edits_needs(device.get('containerEdits'), 'device %s' % name))
+    needs.extend(_edits_needs(spec.get('containerEdits'), 'containerEdits'))
+    return needs
+
+
+def minimum_version(spec):
+    """The lowest cdiVersion whose fields ``spec`` uses (what a spec should declare)."""
+    return max([EARLIEST_VERSION] + [v for v, _what in version_needs(spec)], key=_version_tuple)
 
 
 def validate_spec(spec, check_paths=False, exists=os.path.exists):
@@ -137,11 +200,12 @@ def validate_spec(spec, check_paths=False, exists=os.path.exists):
         if len(cls) > 63 or not _CLASS.match(cls):
             problems.append('class %r must start with a letter, end with a letter or digit and use only '
                             'letters, digits, "_", "-" and "." (at most 63 characters)' % cls)
-    if 'annotations' in spec:
-        if _version_tuple(version) < (0, 6, 0):
-            problems.append('annotations need cdiVersion 0.6.0 or later')
-        if not isinstance(spec['annotations'], dict):
-            problems.append('annotations must be a mapping')
+    if 'annotations' in spec and not isinstance(spec['annotations'], dict):
+        problems.append('annotations must be a mapping')
+    if version in CDI_VERSIONS:
+        for needed, what in version_needs(spec):
+            if _version_tuple(version) < _version_tuple(needed):
+                problems.append('cdiVersion %s is too old for %s (needs %s or later)' % (version, what, needed))
     devices = spec.get('devices')
     if not isinstance(devices, list) or not devices:
         problems.append('the spec has no devices (at least one is needed)')
@@ -155,46 +219,77 @@ def validate_spec(spec, check_paths=False, exists=os.path.exists):
         if not _DEVICE.match(name):
             problems.append('device name %r must be letters, digits, "_", "-", "." or ":" with a letter or digit '
                             'at both ends' % name)
-        elif name[0].isdigit() and _version_tuple(version) < (0, 5, 0):
-            problems.append('device name %r starts with a digit, which needs cdiVersion 0.5.0 or later' % name)
         if name in seen:
             problems.append('device %s is defined twice' % name)
         seen.add(name)
         if 'containerEdits' not in device:
             problems.append('device %s has no containerEdits' % name)
         else:
-            _validate_edits(device['containerEdits'], 'device %s' % name, version, problems, check_paths, exists)
+            _validate_edits(device['containerEdits'], 'device %s' % name, problems, check_paths, exists)
     if 'containerEdits' in spec:
-        _validate_edits(spec['containerEdits'], 'containerEdits', version, problems, check_paths, exists)
+        _validate_edits(spec['containerEdits'], 'containerEdits', problems, check_paths, exists)
     return problems
 
 
-def referenced_versions(spec):
-    """Driver versions named by the library files a spec mounts (for foreign specs)."""
-    found = set()
-    edits = [spec.get('containerEdits') or {}] + [(d or {}).get('containerEdits') or {} for d in spec.get('devices') or []
-                                                  if isinstance(d, dict)]
+# A driver version: three-digit major (390, 470, 535, 580, ...), then one or two parts. Other
+# libraries a spec may mount carry their own versions (libnvidia-egl-wayland.so.1.1.13).
+_DRIVER_VERSION = r'[1-9][0-9]{2}\.[0-9]+(?:\.[0-9]+)?'
+_LIB_WITH_VERSION = re.compile(r'(?:^|/)lib[^/]*\.so\.(%s)$' % _DRIVER_VERSION)
+_FIRMWARE_WITH_VERSION = re.compile(r'/firmware/nvidia/(%s)/' % _DRIVER_VERSION)
+
+
+def driver_version_of_path(path):
+    """The driver version a host path names (``.../libcuda.so.580.159.04``,
+    ``.../firmware/nvidia/580.159.04/gsp_ga10x.bin``), or None."""
+    path = str(path or '')
+    match = _LIB_WITH_VERSION.search(path) or _FIRMWARE_WITH_VERSION.search(path)
+    return match.group(1) if match else None
+
+
+def _host_paths(spec):
+    edits = [spec.get('containerEdits')] + [d.get('containerEdits') for d in spec.get('devices') or []
+                                            if isinstance(d, dict)]
     for edit in edits:
         if not isinstance(edit, dict):
             continue
         for mount in edit.get('mounts') or []:
             if isinstance(mount, dict):
-                match = re.search(r'\.so\.(\d+\.\d+(\.\d+)?)$', str(mount.get('hostPath', '')))
-                if match:
-                    found.add(match.group(1))
-    return found
+                yield mount.get('hostPath')
+
+
+def spec_driver_versions(spec):
+    """Sorted driver versions named by the driver files a spec mounts (libraries, firmware),
+    whoever generated it; empty when it mounts none."""
+    if not isinstance(spec, dict):
+        return []
+    found = set(v for v in (driver_version_of_path(p) for p in _host_paths(spec)) if v)
+    return sorted(found, key=_version_tuple)
 
 
 def spec_driver_version(spec):
-    """The driver version a spec was made for: our annotation, else the library names."""
-    if not isinstance(spec, dict):
+    """The driver version a spec was made for: the one its driver files name, else the annotation
+    an earlier cdi_spec wrote; None when unknown or when the files name several versions."""
+    versions = spec_driver_versions(spec)
+    if versions:
+        return versions[0] if len(versions) == 1 else None
+    annotations = spec.get('annotations') if isinstance(spec, dict) else None
+    annotation = annotations.get(LEGACY_ANNOTATION_DRIVER) if isinstance(annotations, dict) else None
+    return str(annotation) if annotation else None
+
+
+def stale_reason(spec, driver_version):
+    """Why ``spec`` does not fit the running ``driver_version`` (a sentence), or None when it
+    fits or either side is unknown."""
+    if not driver_version or not isinstance(spec, dict):
         return None
-    annotations = spec.get('annotations')
-    annotation = annotations.get(ANNOTATION_DRIVER) if isinstance(annotations, dict) else None
-    if annotation:
-        return str(annotation)
-    versions = referenced_versions(spec)
-    return versions.pop() if len(versions) == 1 else None
+    versions = spec_driver_versions(spec)
+    if len(versions) > 1:
+        return ('the spec mounts files of drivers %s, the running driver is %s'
+                % (', '.join(versions), driver_version))
+    made_for = spec_driver_version(spec)
+    if made_for and made_for != driver_version:
+        return 'the spec was made for driver %s, the running driver is %s' % (made_for, driver_version)
+    return None
 
 
 # ---- discovery ------------------------------------------------------------------------------
@@ -292,9 +387,53 @@ def driver_version_from_host(driver_root, lib_dirs):
     return None
 
 
-def discover(driver_root='/', dev_root='/', library_dirs=None, driver_version=None, gpus=None, ld_cache_dirs=None):
+def _cap_minor(path, default=None):
+    """DeviceFileMinor of a capability file in /proc/driver/nvidia/capabilities."""
+    try:
+        with open(path) as handle:
+            match = re.search(r'^DeviceFileMinor:\s*(\d+)', handle.read(), re.M)
+    except (IOError, OSError):
+        return default
+    return int(match.group(1)) if match else default
+
+
+def _cap_node(minor):
+    return '/dev/nvidia-caps/nvidia-cap%d' % minor
+
+
+def mig_access_caps(gpu_minor, proc_root=None):
+    """[(capability, minor)] of the GPU and compute instances that exist on the GPU with
+    ``gpu_minor`` (none when MIG mode is off), from /proc/driver/nvidia/capabilities."""
+    base = host_path(proc_root or PROC_ROOT, '%s/gpu%d/mig' % (PROC_CAPS, gpu_minor))
+    found = []
+    try:
+        instances = [n for n in os.listdir(base) if re.match(r'^gi\d+$', n)]
+    except OSError:
+        return found
+    for gi in sorted(instances, key=lambda n: int(n[2:])):
+        files = [(gi, os.path.join(base, gi, 'access'))]
+        try:
+            cis = sorted((n for n in os.listdir(os.path.join(base, gi)) if re.match(r'^ci\d+$', n)),
+                         key=lambda n: int(n[2:]))
+        except OSError:
+            cis = []
+        files += [('%s/%s' % (gi, ci), os.path.join(base, gi, ci, 'access')) for ci in cis]
+        for name, path in files:
+            minor = _cap_minor(path)
+            if minor is not None:
+                found.append(('gpu%d/mig/%s/access' % (gpu_minor, name), minor))
+    return found
+
+
+def discover(driver_root='/', dev_root='/', library_dirs=None, driver_version=None, gpus=None, ld_cache_dirs=None,
+             caps=('mig-access',), proc_root=None):
     """Find what the native spec needs. ``gpus``: list of dicts with index, uuid, minor_number
-    (from nvidia-smi); without it, GPUs are the /dev/nvidiaN nodes, named by minor number."""
+    (from nvidia-smi); without it, GPUs are the /dev/nvidiaN nodes, named by minor number.
+
+    ``caps`` (see CAPS): ``mig-access`` gives each GPU's devices the access capabilities of
+    the MIG instances on it; ``mig-monitor`` and ``mig-config`` add those host-wide
+    capabilities to every device. A selected capability without its /dev/nvidia-caps node is
+    listed in ``cap_problems`` (monitor, config) or ``warnings`` (access)."""
     lib_dirs = []
     for folder in list(library_dirs or []) + list(ld_cache_dirs or []) + LIB_DIRS:
         if folder not in lib_dirs:
@@ -302,7 +441,12 @@ def discover(driver_root='/', dev_root='/', library_dirs=None, driver_version=No
     if not driver_version:
         driver_version = driver_version_from_host(driver_root, lib_dirs)
     found = {'driver_version': driver_version, 'gpus': [], 'control_nodes': [], 'caps': [], 'libraries': [],
-             'binaries': [], 'firmware': [], 'ipc': [], 'lib_dirs': lib_dirs, 'problems': []}
+             'binaries': [], 'firmware': [], 'ipc': [], 'lib_dirs': lib_dirs, 'problems': [], 'cap_problems': [],
+             'warnings': []}
+    caps = list(caps or [])
+    unknown = sorted(set(caps) - set(CAPS))
+    if unknown:
+        raise ValueError('unknown capability %s (known: %s)' % (', '.join(unknown), ', '.join(CAPS)))
     if gpus is None:
         gpus = [{'index': m, 'uuid': None, 'minor_number': m} for m in _gpu_minors(dev_root)]
     for gpu in gpus:
@@ -314,13 +458,30 @@ def discover(driver_root='/', dev_root='/', library_dirs=None, driver_version=No
             found['problems'].append('device node %s of GPU %s does not exist under %s'
                                      % (node, gpu.get('index'), dev_root))
             continue
-        found['gpus'].append(dict(gpu, node=node))
+        gpu_caps = []
+        if 'mig-access' in caps:
+            for name, minor in mig_access_caps(gpu['minor_number'], proc_root):
+                if os.path.exists(host_path(dev_root, _cap_node(minor))):
+                    gpu_caps.append(_cap_node(minor))
+                else:
+                    found['warnings'].append(
+                        'MIG capability %s of GPU %s has no device node %s: create it with "nvidia-modprobe -f '
+                        '%s/%s" and run again' % (name, gpu.get('index'), _cap_node(minor), PROC_CAPS, name))
+        found['gpus'].append(dict(gpu, node=node, caps=gpu_caps))
     for node in CONTROL_NODES:
         if os.path.exists(host_path(dev_root, node)):
             found['control_nodes'].append(node)
-    caps = host_path(dev_root, '/dev/nvidia-caps')
-    if os.path.isdir(caps):
-        found['caps'] = ['/dev/nvidia-caps/%s' % n for n in sorted(os.listdir(caps)) if n.startswith('nvidia-cap')]
+    for cap in ('mig-monitor', 'mig-config'):
+        if cap not in caps:
+            continue
+        proc_file = '%s/mig/%s' % (PROC_CAPS, cap[4:])
+        minor = _cap_minor(host_path(proc_root or PROC_ROOT, proc_file), CAP_DEFAULT_MINORS[cap])
+        if os.path.exists(host_path(dev_root, _cap_node(minor))):
+            found['caps'].append(_cap_node(minor))
+        else:
+            found['cap_problems'].append('%s is in caps but its device node %s does not exist under %s: create '
+                                         'it with "nvidia-modprobe -f %s" or leave %s out of caps'
+                                         % (cap, _cap_node(minor), dev_root, proc_file, cap))
     if driver_version:
         suffix = '.so.' + driver_version
         seen_real, seen_soname = set(), set()
@@ -389,7 +550,7 @@ def build_spec(found, vendor='nvidia.com', cls='gpu', strategies=('index', 'uuid
                        'options': ['ro', 'nosuid', 'nodev', 'bind', 'noexec']})
     devices = []
     for gpu in found['gpus']:
-        edits = {'deviceNodes': [_node(gpu['node'], dev_root)]}
+        edits = {'deviceNodes': [_node(n, dev_root) for n in [gpu['node']] + gpu.get('caps', [])]}
         names = []
         if 'index' in strategies and gpu.get('index') is not None:
             names.append(str(gpu['index']))
@@ -399,12 +560,10 @@ def build_spec(found, vendor='nvidia.com', cls='gpu', strategies=('index', 'uuid
             devices.append({'name': name, 'containerEdits': {'deviceNodes': [dict(n) for n in edits['deviceNodes']]}})
     if found['gpus']:
         devices.append({'name': 'all', 'containerEdits': {
-            'deviceNodes': [_node(gpu['node'], dev_root) for gpu in found['gpus']]}})
+            'deviceNodes': [_node(n, dev_root) for gpu in found['gpus'] for n in [gpu['node']] + gpu.get('caps', [])]}})
     spec = {
-        'cdiVersion': SPEC_VERSION,
+        'cdiVersion': EARLIEST_VERSION,
         'kind': '%s/%s' % (vendor, cls),
-        'annotations': {ANNOTATION_DRIVER: found['driver_version'] or 'unknown',
-                        ANNOTATION_GENERATOR: 'k3s_gpu.cluster.cdi_spec native'},
         'devices': devices,
         'containerEdits': {
             'env': ['NVIDIA_VISIBLE_DEVICES=void'],
@@ -412,6 +571,7 @@ def build_spec(found, vendor='nvidia.com', cls='gpu', strategies=('index', 'uuid
             'mounts': mounts,
         },
     }
+    spec['cdiVersion'] = minimum_version(spec)
     return spec
 
 

@@ -14,7 +14,13 @@ version_added: 0.1.0
 description:
   - Ensures a Container Device Interface (CDI) spec at O(path) that describes the host's NVIDIA
     GPUs for the driver that is running now. A spec made for another driver (the stale spec
-    after a driver upgrade) is regenerated.
+    after a driver upgrade) is regenerated, whoever wrote it: the driver a spec was made for is
+    read from the spec itself, from the version in the names of the driver files it mounts
+    (C(libcuda.so.580.159.04), C(/lib/firmware/nvidia/580.159.04/)).
+  - The spec declares the lowest C(cdiVersion) whose fields it uses (C(0.5.0) for devices named by
+    index), so that consumers with an older CDI library (podman 4.3, containerd 1.7) read it. A
+    C(0.6.0) spec with the C(cdi.k3s-gpu.io/driver-version) annotation, written by earlier versions
+    of this module, is rewritten that way.
   - The C(nvidia-ctk) backend runs C(nvidia-ctk cdi generate). The C(native) backend needs no
     NVIDIA tool; it reads the device nodes under O(dev_root) and the driver files under
     O(driver_root). It cannot run NVIDIA's hooks, so it mounts the driver libraries under their
@@ -73,6 +79,24 @@ options:
     description: Vendor part of the CDI kind.
     type: str
     default: nvidia.com
+  caps:
+    description:
+      - Which C(/dev/nvidia-caps) capabilities the C(native) backend gives containers. None of them is
+        needed to use a whole GPU whose MIG mode is off.
+      - C(mig-access) gives the devices of a GPU in MIG mode the access capabilities of the GPU and
+        compute instances that exist on it (what CUDA needs to use them), as C(nvidia-ctk) does for
+        its MIG devices. The devices of other GPUs get none.
+      - C(mig-monitor) gives every device the host-wide MIG monitor capability (lists all MIG
+        instances, read-only; for monitoring agents).
+      - C(mig-config) gives every device the host-wide MIG config capability, with which a root
+        process in the container can create and destroy MIG instances of every GPU: only for a MIG
+        manager. The C(nvidia-ctk) backend ignores this option.
+      - A monitor or config capability whose device node does not exist fails the task; a missing
+        MIG access node is a warning (C(nvidia-modprobe -f) creates the nodes).
+    type: list
+    elements: str
+    choices: [mig-access, mig-monitor, mig-config]
+    default: [mig-access]
   class:
     description: Class part of the CDI kind.
     type: str
@@ -97,7 +121,8 @@ options:
     type: int
     default: 60
 notes:
-  - The native backend does not expose MIG devices as separate CDI devices.
+  - The native backend does not expose MIG devices as separate CDI devices; see O(caps) for what a
+    GPU in MIG mode gets.
 '''
 
 EXAMPLES = r'''
@@ -113,6 +138,11 @@ EXAMPLES = r'''
   k3s_gpu.cluster.cdi_spec:
     backend: native
     library_dirs: [/usr/local/nvidia/lib64]
+
+- name: Also let containers list MIG instances (a monitoring agent)
+  k3s_gpu.cluster.cdi_spec:
+    backend: native
+    caps: [mig-access, mig-monitor]
 
 - name: Check a spec written by someone else
   k3s_gpu.cluster.cdi_spec:
@@ -246,14 +276,31 @@ def generate_ctk(module, ctk, driver_version):
         shutil.rmtree(work, ignore_errors=True)
     if not isinstance(spec, dict):
         module.fail_json(msg='nvidia-ctk cdi generate wrote something that is not a CDI spec')
-    # Record the driver it was made for (annotations need cdiVersion 0.6.0).
-    if _cdi._version_tuple(spec.get('cdiVersion', '0')) < (0, 6, 0):
-        spec['cdiVersion'] = _cdi.SPEC_VERSION
-    annotations = spec.setdefault('annotations', {}) or {}
-    spec['annotations'] = annotations
-    annotations[_cdi.ANNOTATION_DRIVER] = driver_version or _cdi.spec_driver_version(spec) or 'unknown'
-    annotations[_cdi.ANNOTATION_GENERATOR] = 'nvidia-ctk cdi generate'
+    # Declare the lowest version its fields need, for consumers with an older CDI library.
+    spec['cdiVersion'] = _cdi.minimum_version(spec)
+    stale = _cdi.stale_reason(spec, driver_version)
+    if stale:
+        module.fail_json(msg='nvidia-ctk cdi generate made a spec for another driver (%s): nvidia-ctk found the '
+                             'libraries of an old driver; remove them or set library_dirs and driver_root' % stale,
+                         spec=spec)
     return spec
+
+
+def why_rewrite(text, existing, read_problem, driver_version, spec):
+    """Why an existing spec that differs from the wanted ``spec`` is rewritten."""
+    if text is None:
+        return 'there was no spec'
+    if read_problem:
+        return read_problem
+    stale = _cdi.stale_reason(existing, driver_version)
+    if stale:
+        return stale
+    annotations = existing.get('annotations') if isinstance(existing, dict) else None
+    if isinstance(annotations, dict) and _cdi.LEGACY_ANNOTATION_DRIVER in annotations:
+        return ('the spec was written by an earlier cdi_spec (cdiVersion %s with annotations); it is rewritten with '
+                'cdiVersion %s, which consumers with an older CDI library read'
+                % (existing.get('cdiVersion'), spec.get('cdiVersion')))
+    return 'the spec differs from what the host needs'
 
 
 def main():
@@ -269,6 +316,7 @@ def main():
                                          default=['index', 'uuid']),
             'vendor': dict(type='str', default='nvidia.com'),
             'class': dict(type='str', default='gpu'),
+            'caps': dict(type='list', elements='str', choices=list(_cdi.CAPS), default=['mig-access']),
             'format': dict(type='str', default='yaml', choices=['yaml', 'json']),
             'validate_only': dict(type='bool', default=False),
             'nvidia_smi_path': dict(type='path'),
@@ -307,10 +355,9 @@ def main():
             result['spec'] = existing
             result['devices'] = _cdi.device_names(existing)
             result['problems'] = _cdi.validate_spec(existing, check_paths=True)
-            made_for = _cdi.spec_driver_version(existing)
-            if driver_version and made_for and made_for != driver_version:
-                result['problems'].append('the spec was made for driver %s, the running driver is %s: regenerate it'
-                                          % (made_for, driver_version))
+            stale = _cdi.stale_reason(existing, driver_version)
+            if stale:
+                result['problems'].append('%s: regenerate it' % stale)
         result['reason'] = 'validate_only'
         module.exit_json(**result)
 
@@ -332,7 +379,12 @@ def main():
             module.fail_json(msg='cannot tell the driver version: nvidia-smi is not installed, /proc/driver/nvidia/version '
                                  'is missing and no libcuda.so.<version> is under %s in %s; install the driver or add '
                                  'library_dirs' % (p['driver_root'], ', '.join(_cdi.LIB_DIRS)), **result)
-        found = _cdi.discover(p['driver_root'], p['dev_root'], p['library_dirs'], driver_version, gpus, cache_dirs)
+        found = _cdi.discover(p['driver_root'], p['dev_root'], p['library_dirs'], driver_version, gpus, cache_dirs,
+                              caps=p['caps'])
+        if found['cap_problems']:
+            module.fail_json(msg='%s; nothing was written' % '; '.join(found['cap_problems']), **result)
+        for warning in found['warnings']:
+            module.warn(warning)
         if not found['gpus']:
             module.fail_json(msg='no NVIDIA GPU device node (/dev/nvidiaN) found under %s: load the driver (modprobe '
                                  'nvidia; nvidia-smi creates the nodes) or fix dev_root. %s'
@@ -344,6 +396,8 @@ def main():
                              **result)
         spec = _cdi.build_spec(found, p['vendor'], p['class'], p['device_name_strategy'], p['dev_root'])
     else:
+        if sorted(p['caps']) != ['mig-access']:
+            module.warn('caps applies to the native backend only; nvidia-ctk decides the capabilities itself')
         spec = generate_ctk(module, ctk, driver_version)
 
     problems = _cdi.validate_spec(spec, check_paths=True)
@@ -356,15 +410,7 @@ def main():
     if existing == spec:
         result['reason'] = 'the spec is up to date'
     else:
-        made_for = _cdi.spec_driver_version(existing) if existing is not None else None
-        if text is None:
-            result['reason'] = 'there was no spec'
-        elif read_problem:
-            result['reason'] = read_problem
-        elif made_for and made_for != driver_version:
-            result['reason'] = 'the spec was made for driver %s, the running driver is %s' % (made_for, driver_version)
-        else:
-            result['reason'] = 'the spec differs from what the host needs'
+        result['reason'] = why_rewrite(text, existing, read_problem, driver_version, spec)
     new_text = render(spec, p['format'])
     if existing == spec:
         new_text = text  # same content: keep the file as it is (formatting does not count)

@@ -73,3 +73,28 @@ def build(root, version=VERSION, gpus=1, firmware=True, ipc=False):
         os.makedirs(os.path.join(root, 'run/nvidia-persistenced'))
         open(os.path.join(root, 'run/nvidia-persistenced/socket'), 'w').close()
     return root
+
+
+def build_mig_proc(proc_root, dev_root, gpu_minor=0, instances=None, nodes=True):
+    """A stand-in /proc/driver/nvidia/capabilities under ``proc_root`` for a GPU in MIG mode,
+    shaped like the driver's (``DeviceFileMinor:`` lines; config 1, monitor 2), and, with
+    ``nodes``, the matching /dev/nvidia-caps/nvidia-cap<minor> files under ``dev_root``.
+    ``instances``: {gi: {'minor': n, 'cis': {ci: minor}}}. Returns the minors created."""
+    base = os.path.join(proc_root, 'proc/driver/nvidia/capabilities')
+    files = {'mig/config': 1, 'mig/monitor': 2}
+    for gi, data in sorted((instances or {}).items()):
+        files['gpu%d/mig/gi%d/access' % (gpu_minor, gi)] = data['minor']
+        for ci, minor in sorted(data.get('cis', {}).items()):
+            files['gpu%d/mig/gi%d/ci%d/access' % (gpu_minor, gi, ci)] = minor
+    for rel, minor in files.items():
+        path = os.path.join(base, rel)
+        if not os.path.isdir(os.path.dirname(path)):
+            os.makedirs(os.path.dirname(path))
+        with open(path, 'w') as handle:
+            handle.write('DeviceFileMinor: %d\nDeviceFileMode: 292\nDeviceFileModify: 1\n' % minor)
+        node = os.path.join(dev_root, 'dev/nvidia-caps/nvidia-cap%d' % minor)
+        if nodes and not os.path.exists(node):
+            if not os.path.isdir(os.path.dirname(node)):
+                os.makedirs(os.path.dirname(node))
+            open(node, 'w').close()
+    return sorted(files.values())
