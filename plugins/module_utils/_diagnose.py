@@ -255,7 +255,9 @@ def detect_library_not_found(texts, nixos=False):
 
 # -------------------------------------------------------------------------------- CDI
 
-_LIB_VERSION = re.compile(r"lib(?:nvidia-[a-z0-9_-]+|cuda(?:debugger)?)\.so\.(\d+\.\d+(?:\.\d+)?)")
+# A driver version has a three-digit major: libnvidia-egl-wayland.so.1.1.13 is not one.
+# (_cdi.driver_version_of_path applies the same rule to a parsed spec's host paths.)
+_LIB_VERSION = re.compile(r"lib(?:nvidia-[a-z0-9_-]+|cuda(?:debugger)?)\.so\.([1-9]\d{2}\.\d+(?:\.\d+)?)")
 
 
 def detect_stale_cdi(driver_version, cdi_specs):

@@ -243,6 +243,9 @@ def test_stale_cdi_spec():
 
 def test_current_cdi_spec_and_missing_inputs():
     assert d.detect_stale_cdi("580.159.04", {"/etc/cdi/nvidia.yaml": CDI_580}) == []
+    # Libraries versioned on their own (nvidia-ctk mounts them) are not a driver version.
+    wayland = CDI_580 + "  - hostPath: /usr/lib/x86_64-linux-gnu/libnvidia-egl-wayland.so.1.1.13\n"
+    assert d.detect_stale_cdi("580.159.04", {"/etc/cdi/nvidia.yaml": wayland}) == []
     assert d.detect_stale_cdi(None, {"/etc/cdi/nvidia.yaml": CDI_580}) == []
     assert d.detect_stale_cdi("580.159.04", {}) == []
 
