@@ -5,6 +5,9 @@
 #   config version 3: containerd 2.x, which Debian ships only in unstable: the .deb is
 #   fetched with apt from Debian's archive through a private apt state under
 #   .cache/containerd-peer (the host's apt sources are not touched) and unpacked there.
+# Environment:
+#   DEBIAN_MIRROR  the Debian archive to fetch unstable from (default: the one in the
+#                  host's apt sources)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -23,16 +26,17 @@ if [ -z "$(v3_bin)" ]; then
   command -v apt-get >/dev/null || die "apt-get not found: this needs a Debian or Ubuntu machine to fetch containerd 2.x"
   apt="${peer}/apt"
   mkdir -p "${apt}/lists/partial" "${apt}/cache/archives/partial"
-  echo "deb http://deb.debian.org/debian unstable main" >"${apt}/sources.list"
+  mirror="$(debian_mirror DEBIAN_MIRROR)"
+  echo "deb ${mirror} unstable main" >"${apt}/sources.list"
   opts=(-o "Dir::Etc::SourceList=${apt}/sources.list" -o Dir::Etc::SourceParts=/dev/null
         -o "Dir::State::Lists=${apt}/lists" -o "Dir::Cache=${apt}/cache" -o APT::Sandbox::User=root)
-  log "fetching containerd 2.x from Debian unstable into ${peer}"
+  log "fetching containerd 2.x from Debian unstable (${mirror}) into ${peer}"
   apt-get "${opts[@]}" update -qq >/dev/null \
-    || die "apt-get update for Debian unstable failed: check that deb.debian.org is reachable"
+    || die "apt-get update for Debian unstable from ${mirror} failed: check that it is reachable and carries unstable, or set DEBIAN_MIRROR"
   version="$(apt-cache "${opts[@]}" show containerd 2>/dev/null | awk '/^Version: 2\./ && !v {v = $2} END {print v}')"
   [ -n "${version}" ] || die "Debian unstable has no containerd 2.x package: set CONTAINERD_V3 to a containerd 2 binary"
   (cd "${peer}" && apt-get "${opts[@]}" download -qq "containerd=${version}" >/dev/null) \
-    || die "apt-get download containerd=${version} failed: check that deb.debian.org is reachable"
+    || die "apt-get download containerd=${version} from ${mirror} failed: check that it is reachable, or set DEBIAN_MIRROR"
   deb="$(find "${peer}" -maxdepth 1 -name 'containerd_2*.deb' | sort | tail -1)"
   dest="${peer}/$(basename "${deb}" .deb)"
   dpkg-deb -x "${deb}" "${dest}" || die "cannot unpack ${deb}: remove ${peer} and retry"

@@ -48,6 +48,76 @@ apt_install() {
     || die "apt-get install ${missing[*]} failed: run it by hand to see why"
 }
 
+# The host's apt source files, deb822 (.sources) first.
+_apt_source_files() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] && echo "$f"
+  done
+  return 0
+}
+
+# _mirror_from_sources KIND: print the first URI of a Debian archive in the host's apt
+# sources. KIND=archive: a suite without '-' (bookworm, trixie, stable...) from a Debian
+# archive; KIND=security: a '<suite>-security' suite.
+_mirror_from_sources() {
+  local kind="$1" f
+  while read -r f; do
+    case "$f" in
+      *.sources)
+        # deb822: paragraphs separated by blank lines; fields URIs, Suites, Types.
+        awk -v kind="$kind" '
+          function flush() {
+            if (types ~ /(^|[ \t])deb([ \t]|$)/ && uris != "" && suites != "" && enabled != "no") {
+              n = split(suites, s, /[ \t]+/)
+              for (i = 1; i <= n; i++) {
+                if (kind == "security" && s[i] ~ /-security$/) { split(uris, u, /[ \t]+/); print u[1]; exit }
+                if (kind == "archive" && s[i] ~ /^(buster|bullseye|bookworm|trixie|forky|sid|stable|testing|unstable|oldstable)$/) { split(uris, u, /[ \t]+/); print u[1]; exit }
+              }
+            }
+            types = ""; uris = ""; suites = ""; enabled = ""
+          }
+          /^[ \t]*#/ { next }
+          /^[ \t]*$/ { flush(); next }
+          tolower($1) == "types:" { sub(/^[^:]*:[ \t]*/, ""); types = $0 }
+          tolower($1) == "uris:" { sub(/^[^:]*:[ \t]*/, ""); uris = $0 }
+          tolower($1) == "suites:" { sub(/^[^:]*:[ \t]*/, ""); suites = $0 }
+          tolower($1) == "enabled:" { sub(/^[^:]*:[ \t]*/, ""); enabled = tolower($0) }
+          END { flush() }
+        ' "$f"
+        ;;
+      *)
+        # one-line format: deb [options] URI SUITE COMPONENTS...
+        awk -v kind="$kind" '
+          $1 != "deb" { next }
+          {
+            i = 2
+            if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+            uri = $i; suite = $(i + 1)
+            if (kind == "security" && suite ~ /-security$/) { print uri; exit }
+            if (kind == "archive" && suite ~ /^(buster|bullseye|bookworm|trixie|forky|sid|stable|testing|unstable|oldstable)$/) { print uri; exit }
+          }
+        ' "$f"
+        ;;
+    esac
+  done < <(_apt_source_files) | head -n 1
+}
+
+# debian_mirror [VAR]: the Debian archive URL, without a trailing '/': the value of the
+# environment variable VAR (default DEBIAN_MIRROR) when set, else the first Debian archive
+# in the host's apt sources.
+debian_mirror() {
+  local var="${1:-DEBIAN_MIRROR}" m
+  m="${!var:-}"
+  [ -n "$m" ] || m="$(_mirror_from_sources archive)"
+  [ -n "$m" ] || die "no Debian archive found in /etc/apt/sources.list or /etc/apt/sources.list.d/: set ${var} to a Debian mirror URL (http://<mirror>/debian) and retry"
+  case "$m" in
+    http://* | https://* | file:/*) ;;
+    *) die "the Debian mirror '${m}' is not an http(s):// or file:/ URL: set ${var} to one and retry" ;;
+  esac
+  echo "${m%/}"
+}
+
 activate_venv() {
   [ -x "${VENV}/bin/ansible" ] || die "the toolchain is not installed: run 'make bootstrap' first"
   # shellcheck disable=SC1091
