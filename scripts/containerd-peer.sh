@@ -31,7 +31,7 @@ if [ -z "$(v3_bin)" ]; then
   opts=(-o "Dir::Etc::SourceList=${apt}/sources.list" -o Dir::Etc::SourceParts=/dev/null
         -o "Dir::State::Lists=${apt}/lists" -o "Dir::Cache=${apt}/cache" -o APT::Sandbox::User=root)
   log "fetching containerd 2.x from Debian unstable (${mirror}) into ${peer}"
-  apt-get "${opts[@]}" update -qq >/dev/null \
+  apt-get "${opts[@]}" --error-on=any update -qq >/dev/null \
     || die "apt-get update for Debian unstable from ${mirror} failed: check that it is reachable and carries unstable, or set DEBIAN_MIRROR"
   version="$(apt-cache "${opts[@]}" show containerd 2>/dev/null | awk '/^Version: 2\./ && !v {v = $2} END {print v}')"
   [ -n "${version}" ] || die "Debian unstable has no containerd 2.x package: set CONTAINERD_V3 to a containerd 2 binary"
