@@ -14,7 +14,7 @@ version_added: 0.1.0
 description:
   - Ensures a Container Device Interface (CDI) spec at O(path) that describes the host's NVIDIA
     GPUs for the driver that is running now. A spec made for another driver (the stale spec
-    after a driver upgrade) is regenerated, whoever wrote it: the driver a spec was made for is
+    after a driver upgrade) is regenerated, whoever wrote it. The driver a spec was made for is
     read from the spec itself, from the version in the names of the driver files it mounts
     (C(libcuda.so.580.159.04), C(/lib/firmware/nvidia/580.159.04/)).
   - The spec declares the lowest C(cdiVersion) whose fields it uses (C(0.5.0) for devices named by
@@ -89,8 +89,9 @@ options:
       - C(mig-monitor) gives every device the host-wide MIG monitor capability (lists all MIG
         instances, read-only; for monitoring agents).
       - C(mig-config) gives every device the host-wide MIG config capability, with which a root
-        process in the container can create and destroy MIG instances of every GPU: only for a MIG
-        manager. The C(nvidia-ctk) backend ignores this option.
+        process in the container can create and destroy MIG instances of every GPU; meant for a MIG
+        manager only.
+      - The C(nvidia-ctk) backend ignores this option.
       - A monitor or config capability whose device node does not exist fails the task; a missing
         MIG access node is a warning (C(nvidia-modprobe -f) creates the nodes).
     type: list
