@@ -1,6 +1,8 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 """K3S STAND-IN for the k3s-lab molecule scenarios.  THIS IS NOT K3s.
+
+No interpreter line here: prepare (standin/tasks/release.yml) adds #!/usr/bin/python3
+when it builds a stand-in "release" from this file.
 
 The real K3s release cannot be downloaded on the machine that runs the lab, so the
 k3s-lab scenarios install this script as /usr/local/bin/k3s through k3s_airgap_dir.
@@ -94,7 +96,7 @@ def parse_flat_yaml(path):
                 continue
             if line[:1].isspace() or ":" not in line:
                 die("%s: the stand-in parses only flat 'key: value' YAML: %r" % (path, line))
-            key, _, value = line.partition(":")
+            key, _sep, value = line.partition(":")
             key = key.strip().strip("'\"")
             value = value.strip()
             if value == "":
@@ -181,7 +183,7 @@ def upstream(config):
     if not url:
         return None
     hostport = url.split("://", 1)[-1].split("/", 1)[0]
-    host, _, port = hostport.rpartition(":")
+    host, _sep, port = hostport.rpartition(":")
     if not host:
         host, port = hostport, "6443"
     return host.strip("[]"), int(port)
@@ -232,7 +234,7 @@ def render_containerd(config):
         if os.path.exists(path):
             with open(path) as handle:
                 template = handle.read()
-            content = re.sub(r'\{\{-?\s*template\s+"base"\s+\.\s*-?\}\}', lambda _m: base, template)
+            content = re.sub(r'\{\{-?\s*template\s+"base"\s+\.\s*-?\}\}', lambda match: base, template)
             # {{ if not (index .ExtraRuntimes "NAME").BinaryName }} ... {{ end }}: the block is
             # kept only when K3s did not detect runtime NAME itself.
             content = GUARD.sub(lambda m: "" if m.group(1) in found else m.group(2), content)
@@ -242,7 +244,7 @@ def render_containerd(config):
     write_file(os.path.join(folder, "config.toml"), content, 0o600)
     if default != "runc" and default not in found:
         die('default runtime "%s" was not detected (K3s detects %s on PATH and in '
-            '/usr/local/nvidia/toolkit); refusing to start' % (default, ", ".join(b for _, b in NVIDIA_RUNTIMES)))
+            '/usr/local/nvidia/toolkit); refusing to start' % (default, ", ".join(binary for _name, binary in NVIDIA_RUNTIMES)))
 
 
 # ---------------------------------------------------------------- registry
@@ -333,15 +335,15 @@ def notify(state):
 
 
 def parse_taint(text):
-    key, _, effect = text.rpartition(":")
-    key, _, value = key.partition("=")
+    key, _sep, effect = text.rpartition(":")
+    key, _sep, value = key.partition("=")
     return {"key": key, "value": value, "effect": effect} if value else {"key": key, "effect": effect}
 
 
 def node_record(config, role):
     labels = {"kubernetes.io/hostname": node_name(config), "k3s-standin": "true"}
     for item in as_list(config.get("node-label")):
-        key, _, value = str(item).partition("=")
+        key, _sep, value = str(item).partition("=")
         labels[key] = value
     if role == "server":
         labels["node-role.kubernetes.io/control-plane"] = "true"
@@ -491,7 +493,7 @@ def kubectl(args):
                 print(json.dumps(node_json(nodes[words[2]], reply["now"]), indent=2))
             else:
                 print(json.dumps({"apiVersion": "v1", "kind": "List",
-                                  "items": [node_json(n, reply["now"]) for _, n in sorted(nodes.items())]}, indent=2))
+                                  "items": [node_json(nodes[name], reply["now"]) for name in sorted(nodes)]}, indent=2))
             return
         if words[:1] and words[0] in ("cordon", "uncordon", "drain") and len(words) >= 2:
             reply = call(client_address(config), {"op": words[0], "name": words[1], "token": client_token(config)})
