@@ -17,7 +17,7 @@ require_disk "${REPO_ROOT}" 3
 
 # Debian packages the controller side needs. python3-venv is absent on a minimal Debian.
 if [ "$(id -u)" -eq 0 ]; then
-  # shellcheck: ansible-test sanity's shellcheck test runs it on the collection's scripts.
+  # (the shellcheck package: ansible-test sanity's shellcheck test runs it on the scripts)
   apt_install python3 python3-venv python3-pip git make rsync unzip ca-certificates shellcheck
 fi
 command -v python3 >/dev/null || die "python3 not found: install it (apt-get install python3 python3-venv) and retry"
