@@ -17,6 +17,7 @@ STEPS=(
   "sanity:scripts/sanity.sh"
   "unit:scripts/unit.sh"
   "containerd-peer:scripts/containerd-peer.sh"
+  "cdi-peer:tests/cdi-peer/podman43.sh"
   "integration:scripts/integration.sh"
   "molecule:scripts/molecule.sh"
 )
