@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build STAND-IN packages of NVIDIA's container toolkit and a signed apt repository of them.
 
 NVIDIA's repository cannot be reached from the test machine, so the host-role scenarios
