@@ -122,25 +122,15 @@ write_inventory() {
       echo "      hosts: {}"
     done
   } >"${LAB_INVENTORY}/hosts.yml"
-  cat >"${LAB_INVENTORY}/group_vars/all/lab.yml" <<'YAML'
----
-# Lab-only settings for every lab node (written by scripts/lab/lab.sh).
-# Other roles' lab variables get added here: edit the heredoc in scripts/lab/lab.sh, not
-# this file, which is rewritten by every 'make lab'.
-k3s_gpu_lab: true
-YAML
+  # Lab-only settings (no GPU, stand-ins for NVIDIA's repository and K3s's release): one
+  # file under tests/lab/, so that `make lab` and `make demo` use the same.
+  install -m 0644 "${REPO_ROOT}/tests/lab/lab-vars.yml" "${LAB_INVENTORY}/group_vars/all/lab.yml"
   cat >"${LAB_INVENTORY}/group_vars/agent/lab.yml" <<'YAML'
 ---
 # The lab agent has no GPU; it is marked as a GPU node so that the GPU roles run on it
 # (their hardware checks and stand-ins decide what can be proven in a container).
 k3s_gpu_node: true
 YAML
-  # The OS and architecture groups take their settings from the example inventory.
-  for g in debian "$arch_group"; do
-    for src in "${REPO_ROOT}/inventories/example/group_vars/${g}" "${REPO_ROOT}/inventories/example/group_vars/${g}.yml"; do
-      [ -e "$src" ] && ln -sfn "../../example/group_vars/$(basename "$src")" "${LAB_INVENTORY}/group_vars/$(basename "$src")"
-    done
-  done
   log "wrote ${LAB_INVENTORY#"${REPO_ROOT}"/}/hosts.yml ($(nodes | paste -sd' '))"
 }
 

@@ -415,6 +415,8 @@ def run_server(config):
     join_loop(config, address, full, record)
     write_file(token_path, full + "\n", 0o600)
     write_file(os.path.join(ddir, "server", "node-token"), full + "\n", 0o600)
+    # K3s writes its packaged manifests here at start; add-ons drop theirs beside them.
+    os.makedirs(os.path.join(ddir, "server", "manifests"), mode=0o700, exist_ok=True)
     mode = int(str(config.get("write-kubeconfig-mode") or "0600"), 8)
     write_file(config.get("write-kubeconfig") or KUBECONFIG, (
         "# K3S STAND-IN kubeconfig: it does not reach a Kubernetes API\n"
