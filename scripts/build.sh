@@ -20,12 +20,15 @@ leaked="$(tar -tzf "$tarball" | grep -E '(^|/)(\.venv|\.cache|\.collections|\.bu
 # Install it next to the dependency collections and syntax-check the site playbook by FQCN.
 scratch="${REPO_ROOT}/.build/install"
 rm -rf "$scratch"; mkdir -p "$scratch"
-ansible-galaxy collection install --offline --no-deps -p "$scratch" "$tarball" >/dev/null
+# --force: the checkout itself is on the configured collections path and would count as installed.
+ANSIBLE_COLLECTIONS_PATH="${scratch}" ansible-galaxy collection install --offline --no-deps --force -p "$scratch" "$tarball" >/dev/null
 # The dependency collections, but not the checkout's own link: only the tarball may answer.
 for ns in "${COLLECTIONS_DIR}"/ansible_collections/*; do
   [ "$(basename "$ns")" = k3s_gpu ] || ln -sfn "$ns" "${scratch}/ansible_collections/$(basename "$ns")"
 done
 cd "$scratch"
-ANSIBLE_COLLECTIONS_PATH="${scratch}" ANSIBLE_CONFIG=/dev/null \
+# An empty ansible.cfg: nothing from the checkout's ansible.cfg (collections_path) may help.
+: >"${scratch}/ansible.cfg"
+ANSIBLE_COLLECTIONS_PATH="${scratch}" ANSIBLE_CONFIG="${scratch}/ansible.cfg" \
   ansible-playbook -i localhost, k3s_gpu.cluster.site --syntax-check
 log "installed tarball: ansible-playbook k3s_gpu.cluster.site --syntax-check passed"
