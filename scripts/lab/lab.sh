@@ -83,7 +83,7 @@ start_node() {
 }
 
 write_inventory() {
-  local name agents=() n g src arch_group other_arch
+  local name agents=() n g arch_group other_arch
   case "$(uname -m)" in
     aarch64 | arm64) arch_group=aarch64 other_arch=x86_64 ;;
     *) arch_group=x86_64 other_arch=aarch64 ;;

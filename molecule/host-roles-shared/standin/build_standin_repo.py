@@ -36,8 +36,8 @@ PINNED = "1.17.8-1"
 PACKAGES = {
     "libnvidia-container1": ([], []),
     "libnvidia-container-tools": (["libnvidia-container1"], ["nvidia-container-cli"]),
-    "nvidia-container-toolkit-base": ([], ["nvidia-ctk", "nvidia-cdi-hook", "nvidia-container-runtime",
-                                          "nvidia-container-runtime.cdi"]),
+    "nvidia-container-toolkit-base": (
+        [], ["nvidia-ctk", "nvidia-cdi-hook", "nvidia-container-runtime", "nvidia-container-runtime.cdi"]),
     "nvidia-container-toolkit": (["nvidia-container-toolkit-base", "libnvidia-container-tools"],
                                  ["nvidia-container-runtime-hook"]),
 }
@@ -168,7 +168,7 @@ def main():
             fh.write(run(["gpg", "--batch", "--armor", "--export", fpr], env=env).stdout)
         home2 = os.path.join(work, "gnupg2")
         os.makedirs(home2, mode=0o700)
-        env2, _ = gen_key(home2, "k3s_gpu.cluster WRONG key (throwaway) <wrong@k3s-gpu.invalid>")
+        env2, _wrong_fingerprint = gen_key(home2, "k3s_gpu.cluster WRONG key (throwaway) <wrong@k3s-gpu.invalid>")
         with open(os.path.join(repo, "wrong-gpgkey"), "w", encoding="utf-8") as fh:
             fh.write(run(["gpg", "--batch", "--armor", "--export"], env=env2).stdout)
         # One archive to copy into the instance (one transfer instead of one per file).

@@ -214,7 +214,7 @@ def test_negative_cases(host, hostvars):
     playbook = os.path.join(here, "..", "negative.yml")
     result = subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook],
-        capture_output=True, text=True, env=os.environ.copy(), timeout=900,
+        capture_output=True, text=True, env=os.environ.copy(), timeout=900, check=False,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert "negative cases passed:" in result.stdout
