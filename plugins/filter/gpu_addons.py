@@ -15,27 +15,11 @@ import yaml
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_addons as addons
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils._plain import plain as _plain
 
 
 def _yaml(data):
     return yaml.safe_dump(data, default_flow_style=False, sort_keys=False)
-
-
-def _plain(value):
-    """Turn Ansible's lazy/tagged containers into plain dicts and lists."""
-    if isinstance(value, dict):
-        return dict((str(k), _plain(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    return value
 
 
 def _wrap(func):
