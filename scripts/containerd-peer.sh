@@ -23,20 +23,12 @@ command -v go >/dev/null || die "go is not installed: run 'apt-get install golan
 
 v3_bin() { find "${peer}" -path '*/containerd_2*/usr/bin/containerd' -type f 2>/dev/null | sort | tail -1; }
 if [ -z "$(v3_bin)" ]; then
-  command -v apt-get >/dev/null || die "apt-get not found: this needs a Debian or Ubuntu machine to fetch containerd 2.x"
-  apt="${peer}/apt"
-  mkdir -p "${apt}/lists/partial" "${apt}/cache/archives/partial"
-  mirror="$(debian_mirror DEBIAN_MIRROR)"
-  echo "deb ${mirror} unstable main" >"${apt}/sources.list"
-  opts=(-o "Dir::Etc::SourceList=${apt}/sources.list" -o Dir::Etc::SourceParts=/dev/null
-        -o "Dir::State::Lists=${apt}/lists" -o "Dir::Cache=${apt}/cache" -o APT::Sandbox::User=root)
-  log "fetching containerd 2.x from Debian unstable (${mirror}) into ${peer}"
-  apt-get "${opts[@]}" --error-on=any update -qq >/dev/null \
-    || die "apt-get update for Debian unstable from ${mirror} failed: check that it is reachable and carries unstable, or set DEBIAN_MIRROR"
-  version="$(apt-cache "${opts[@]}" show containerd 2>/dev/null | awk '/^Version: 2\./ && !v {v = $2} END {print v}')"
+  log "fetching containerd 2.x from Debian unstable into ${peer}"
+  private_apt_init "${peer}/apt" unstable
+  version="$(apt-cache "${PRIVATE_APT_OPTS[@]}" show containerd 2>/dev/null | awk '/^Version: 2\./ && !v {v = $2} END {print v}')"
   [ -n "${version}" ] || die "Debian unstable has no containerd 2.x package: set CONTAINERD_V3 to a containerd 2 binary"
-  (cd "${peer}" && apt-get "${opts[@]}" download -qq "containerd=${version}" >/dev/null) \
-    || die "apt-get download containerd=${version} from ${mirror} failed: check that it is reachable, or set DEBIAN_MIRROR"
+  (cd "${peer}" && apt-get "${PRIVATE_APT_OPTS[@]}" download -qq "containerd=${version}" >/dev/null) \
+    || die "apt-get download containerd=${version} from ${PRIVATE_APT_MIRROR} failed: check that it is reachable, or set DEBIAN_MIRROR"
   deb="$(find "${peer}" -maxdepth 1 -name 'containerd_2*.deb' | sort | tail -1)"
   dest="${peer}/$(basename "${deb}" .deb)"
   dpkg-deb -x "${deb}" "${dest}" || die "cannot unpack ${deb}: remove ${peer} and retry"

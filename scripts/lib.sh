@@ -126,3 +126,19 @@ activate_venv() {
   export ANSIBLE_COLLECTIONS_PATH="${COLLECTIONS_DIR}"
   export ANSIBLE_HOME="${REPO_ROOT}/.ansible"
 }
+
+# private_apt_init DIR SUITE: an apt state of its own under DIR for Debian SUITE (main) from
+# the host's mirror (DEBIAN_MIRROR overrides), updated; the host's sources and lists are not
+# touched. Sets PRIVATE_APT_MIRROR and PRIVATE_APT_OPTS, the options to give apt-get and
+# apt-cache (download, show) to use that state.
+private_apt_init() {
+  local dir="$1" suite="$2"
+  command -v apt-get >/dev/null || die "apt-get not found: this needs a Debian or Ubuntu machine to fetch packages of Debian ${suite}"
+  mkdir -p "${dir}/lists/partial" "${dir}/cache/archives/partial"
+  PRIVATE_APT_MIRROR="$(debian_mirror DEBIAN_MIRROR)"
+  echo "deb ${PRIVATE_APT_MIRROR} ${suite} main" >"${dir}/sources.list"
+  PRIVATE_APT_OPTS=(-o "Dir::Etc::SourceList=${dir}/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=${dir}/lists" -o "Dir::Cache=${dir}/cache" -o APT::Sandbox::User=root)
+  apt-get "${PRIVATE_APT_OPTS[@]}" --error-on=any update -qq >/dev/null \
+    || die "apt-get update for Debian ${suite} from ${PRIVATE_APT_MIRROR} failed: check that it is reachable and carries ${suite}, or set DEBIAN_MIRROR"
+}

@@ -45,17 +45,12 @@ trap cleanup EXIT
 
 # ---- 1. podman 4.3.1 from Debian 12
 if [ ! -x "${prefix}/usr/bin/podman" ]; then
-  mkdir -p "${peer}/apt/lists/partial" "${peer}/apt/cache/archives/partial" "${peer}/debs"
-  mirror="$(debian_mirror DEBIAN_MIRROR)"
-  echo "deb ${mirror} bookworm main" >"${peer}/apt/sources.list"
-  opts=(-o "Dir::Etc::SourceList=${peer}/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-    -o "Dir::State::Lists=${peer}/apt/lists" -o "Dir::Cache=${peer}/apt/cache" -o APT::Sandbox::User=root)
-  log "fetching podman 4.3.1 from Debian 12 (${mirror}) into ${peer}"
-  apt-get "${opts[@]}" --error-on=any update -qq >/dev/null \
-    || die "apt-get update for Debian 12 from ${mirror} failed: check that it is reachable, or set DEBIAN_MIRROR"
-  (cd "${peer}/debs" && apt-get "${opts[@]}" download -qq podman conmon crun golang-github-containers-common \
+  mkdir -p "${peer}/debs"
+  log "fetching podman 4.3.1 from Debian 12 into ${peer}"
+  private_apt_init "${peer}/apt" bookworm
+  (cd "${peer}/debs" && apt-get "${PRIVATE_APT_OPTS[@]}" download -qq podman conmon crun golang-github-containers-common \
     golang-github-containers-image busybox-static libsubid4 libgpgme11 libassuan0 libyajl2 >/dev/null) \
-    || die "apt-get download of podman and its libraries from ${mirror} failed: check that it is reachable"
+    || die "apt-get download of podman and its libraries from ${PRIVATE_APT_MIRROR} failed: check that it is reachable"
   for deb in "${peer}"/debs/*.deb; do dpkg-deb -x "${deb}" "${prefix}" || die "cannot unpack ${deb}: remove ${peer} and retry"; done
   rm -f "${peer}"/debs/*.deb
 fi
