@@ -12,8 +12,12 @@ case "${1:-all}" in
   ansible-lint)
     log "ansible-lint (production profile)"
     ansible-lint ;;
+  changelog)
+    log "antsibull-changelog lint (changelogs/fragments)"
+    antsibull-changelog lint ;;
   all)
     "$0" yamllint
+    "$0" changelog
     "$0" ansible-lint ;;
-  *) die "unknown lint step '$1': use yamllint, ansible-lint or all" ;;
+  *) die "unknown lint step '$1': use yamllint, changelog, ansible-lint or all" ;;
 esac

@@ -12,6 +12,7 @@ require_disk /var/lib 10
 STEPS=(
   "bootstrap:scripts/bootstrap.sh"
   "yamllint:scripts/lint.sh yamllint"
+  "changelog:scripts/lint.sh changelog"
   "ansible-lint:scripts/lint.sh ansible-lint"
   "build:scripts/build.sh"
   "sanity:scripts/sanity.sh"
