@@ -16,6 +16,8 @@
 #   5. The spec the earlier cdi_spec wrote (cdiVersion 0.6.0 with its annotation) must be
 #      refused by this podman (so the check can fail), and cdi_spec must rewrite it into one
 #      podman accepts.
+# On a hybrid cgroup host (a cgroup2 mount with controllers at /sys/fs/cgroup/unified, which crun
+# refuses) the script re-runs itself in a private mount namespace without that mount.
 # What it does not prove: that a CUDA program runs (no GPU here; see docs/validation/h100.md),
 # or containerd 1.7 itself.
 #
@@ -29,6 +31,20 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 activate_venv
 [ "$(id -u)" -eq 0 ] || die "run as root: the spec goes to /var/run/cdi and podman runs rootful"
 command -v apt-get >/dev/null || die "apt-get not found: this needs a Debian or Ubuntu machine to fetch podman"
+
+# crun refuses a hybrid cgroup layout (v1 controllers plus a cgroup2 mount at
+# /sys/fs/cgroup/unified that has a controller, e.g. hugetlb) even with --cgroups=disabled.
+# On such a host the check runs in a private mount namespace without that cgroup2 mount, so
+# crun sees plain cgroup v1; the host's mounts are not touched.
+unified=/sys/fs/cgroup/unified
+if [ -z "${K3S_GPU_CDI_PEER_NS:-}" ] && [ -n "$(cat "${unified}/cgroup.controllers" 2>/dev/null)" ] \
+  && [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ]; then
+  command -v unshare >/dev/null || die "hybrid cgroup host and no unshare(1): install util-linux"
+  log "hybrid cgroups (${unified} has: $(tr '\n' ' ' <"${unified}/cgroup.controllers")): running in a private mount namespace without ${unified}"
+  # shellcheck disable=SC2016 # $1 and $@ belong to the inner sh
+  K3S_GPU_CDI_PEER_NS=1 exec unshare --mount --propagation private \
+    sh -c 'umount -l "$1" && shift && exec "$@"' sh "${unified}" bash "${BASH_SOURCE[0]}" "$@"
+fi
 
 peer="${CACHE_DIR}/cdi-peer"
 prefix="${peer}/root"
