@@ -16,6 +16,9 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
+
 GPU_TAINT_KEY = "nvidia.com/gpu"
 
 # Kernel options K3s networking (flannel VXLAN, kube-proxy iptables, network policy) needs;
@@ -255,9 +258,18 @@ def detect_library_not_found(texts, nixos=False):
 
 # -------------------------------------------------------------------------------- CDI
 
-# A driver version has a three-digit major: libnvidia-egl-wayland.so.1.1.13 is not one.
-# (_cdi.driver_version_of_path applies the same rule to a parsed spec's host paths.)
-_LIB_VERSION = re.compile(r"lib(?:nvidia-[a-z0-9_-]+|cuda(?:debugger)?)\.so\.([1-9]\d{2}\.\d+(?:\.\d+)?)")
+def spec_text_driver_versions(text):
+    """Driver versions a CDI spec's text names, by ``_cdi``'s rule (the driver files a spec
+    mounts: ``lib*.so.<driver version>``, ``firmware/nvidia/<driver version>/``). Text that
+    does not parse as a spec is read word by word with the same rule."""
+    try:
+        spec = _yaml.loads(text or "")
+    except ValueError:
+        spec = None
+    if not isinstance(spec, dict):
+        words = re.split(r"[\s\"',\[\]{}]+", text or "")
+        spec = {"containerEdits": {"mounts": [{"hostPath": w} for w in words if w]}}
+    return _cdi.spec_driver_versions(spec)
 
 
 def detect_stale_cdi(driver_version, cdi_specs):
@@ -269,7 +281,7 @@ def detect_stale_cdi(driver_version, cdi_specs):
         return []
     found = []
     for path, text in sorted(cdi_specs.items()):
-        versions = sorted(set(_LIB_VERSION.findall(text or "")))
+        versions = spec_text_driver_versions(text)
         stale = [v for v in versions if v != driver_version]
         if stale:
             found.append(finding(
@@ -280,7 +292,7 @@ def detect_stale_cdi(driver_version, cdi_specs):
                 "Regenerate it: `nvidia-ctk cdi generate --output %s` (or rerun the "
                 "nvidia_container_toolkit role / the cdi_spec module), then restart the device "
                 "plugin pod." % path,
-                _lines_matching(text, r"\.so\.(%s)" % "|".join(re.escape(v) for v in stale))[:4]))
+                _lines_matching(text, r"(\.so\.|/)(%s)" % "|".join(re.escape(v) for v in stale))[:4]))
     return found
 
 

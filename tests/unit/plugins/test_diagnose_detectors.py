@@ -3,6 +3,7 @@
 
 from __future__ import absolute_import, division, print_function
 
+import json
 import os
 import re
 
@@ -248,6 +249,35 @@ def test_current_cdi_spec_and_missing_inputs():
     assert d.detect_stale_cdi("580.159.04", {"/etc/cdi/nvidia.yaml": wayland}) == []
     assert d.detect_stale_cdi(None, {"/etc/cdi/nvidia.yaml": CDI_580}) == []
     assert d.detect_stale_cdi("580.159.04", {}) == []
+
+
+def test_stale_cdi_uses_the_spec_rule_of_cdi_spec():
+    # The versions come from _cdi.spec_driver_versions, the rule cdi_spec uses to tell the
+    # driver a spec was made for: a JSON spec, firmware folders and GLX/EGL libraries count.
+    from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi, _yaml
+    spec = _yaml.loads(CDI_580)
+    spec["containerEdits"]["mounts"] += [
+        {"hostPath": "/lib/firmware/nvidia/570.172.08/gsp_ga10x.bin",
+         "containerPath": "/lib/firmware/nvidia/570.172.08/gsp_ga10x.bin", "options": ["ro", "bind"]},
+        {"hostPath": "/usr/lib/x86_64-linux-gnu/libGLX_nvidia.so.535.247.01",
+         "containerPath": "/usr/lib/x86_64-linux-gnu/libGLX_nvidia.so.535.247.01", "options": ["ro", "bind"]},
+    ]
+    text = json.dumps(spec, indent=2)
+    assert d.spec_text_driver_versions(text) == _cdi.spec_driver_versions(spec) == [
+        "535.247.01", "570.172.08", "580.159.04"]
+    found = d.detect_stale_cdi("580.159.04", {"/etc/cdi/nvidia.json": text})
+    assert _ids(found) == ["stale_cdi_spec"]
+    assert "version 535.247.01, 570.172.08 but" in found[0]["cause"]
+    assert any("firmware/nvidia/570.172.08/" in line for line in found[0]["evidence"])
+
+
+def test_stale_cdi_in_a_spec_that_does_not_parse():
+    # A broken spec is still read, word by word, with the same rule.
+    broken = CDI_580.replace("580.159.04", "570.172.08") + "  - hostPath: [unclosed\n"
+    assert d.spec_text_driver_versions(broken) == ["570.172.08"]
+    assert _ids(d.detect_stale_cdi("580.159.04", {"/etc/cdi/nvidia.yaml": broken})) == ["stale_cdi_spec"]
+    # A version named only in a comment is not a driver file the spec mounts.
+    assert d.spec_text_driver_versions("# made for libcuda.so.570.172.08\n" + CDI_580) == ["580.159.04"]
 
 
 # ---------------------------------------------------------------------- node / cluster
