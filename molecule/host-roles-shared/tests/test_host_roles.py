@@ -18,6 +18,8 @@ TOOLKIT = ["libnvidia-container1", "libnvidia-container-tools", "nvidia-containe
 PINNED = "1.17.8-1"
 DEBIAN_BRANCH = {"12": "535", "13": "550"}
 NIXOS_DIR = "/srv/k3s-gpu-standin-nixos"
+NIXOS_TOKEN = "k3s-gpu-lab-FAKE-token-not-a-secret"  # converge-nixos.yml
+NIXOS_TOKEN_FILE = "/var/lib/rancher/k3s/k3s-gpu-token"  # the role's default
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +188,28 @@ def test_nixos_flags_are_literal_strings(host, hostvars):
         "--kubelet-arg=eviction-hard=memory.available<5%",
         "--node-label=lab.k3s-gpu/literal=${not_interpolated}\\n",
     ]
+
+
+def test_nixos_token_file_written_root_only(host, hostvars):
+    if not hostvars.get("lab_host_roles_nixos"):
+        pytest.skip("no NixOS render in this scenario")
+    f = host.file(NIXOS_TOKEN_FILE)
+    assert f.is_file
+    assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
+    assert f.content_string == NIXOS_TOKEN + "\n"
+    folder = host.file(os.path.dirname(NIXOS_TOKEN_FILE))
+    assert (folder.user, folder.mode) == ("root", 0o700)
+
+
+def test_nixos_token_not_in_the_nix_files(host, hostvars):
+    if not hostvars.get("lab_host_roles_nixos"):
+        pytest.skip("no NixOS render in this scenario")
+    expr = (f"(import {NIXOS_DIR}/k3s-gpu.nix {{ config = {{}}; lib = {{}}; pkgs = {{}}; }})"
+            ".services.k3s.tokenFile")
+    assert json.loads(host.check_output(f"nix-instantiate --eval --strict --json -E '{expr}'")) == NIXOS_TOKEN_FILE
+    # Neither the rendered modules nor their backups hold the token.
+    found = host.run(f"grep -rlF {NIXOS_TOKEN} {NIXOS_DIR}")
+    assert found.rc == 1, found.stdout
 
 
 def test_nixos_driver_module(host, hostvars):
