@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap demo test lint yamllint ansible-lint sanity unit integration molecule \
-        lab lab-destroy images build changelog clean
+        lab lab-destroy images build changelog clean upstream
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ integration: bootstrap ## ansible-test integration targets on localhost
 
 molecule: bootstrap ## every molecule scenario that can run here
 	@scripts/molecule.sh
+
+upstream: ## build the upstream peer programs from their pinned Go modules (tests/upstream)
+	@scripts/upstream.sh
 
 images: ## build the lab base images (debootstrap + docker import), cached by tag
 	@scripts/lab/images.sh

@@ -142,3 +142,41 @@ private_apt_init() {
   apt-get "${PRIVATE_APT_OPTS[@]}" --error-on=any update -qq >/dev/null \
     || die "apt-get update for Debian ${suite} from ${PRIVATE_APT_MIRROR} failed: check that it is reachable and carries ${suite}, or set DEBIAN_MIRROR"
 }
+
+# Go toolchain used to build the upstream peers (scripts/upstream.sh).
+GO_TOOLCHAIN_VERSION="${GO_TOOLCHAIN_VERSION:-1.26.8}"
+
+# ensure_go GO_MOD: put a Go toolchain at least as new as GO_MOD's `go` line on PATH. The
+# machine's own `go` when it is new enough; else the official toolchain GO_TOOLCHAIN_VERSION,
+# fetched as the module golang.org/toolchain from the Go module proxy (GOPROXY's first entry)
+# into .cache/go (no download site other than the proxy is needed).
+ensure_go() {
+  local want have arch proxy zip dest
+  want="$(awk '$1 == "go" {print $2; exit}' "$1")"
+  [ -n "$want" ] || die "$1 has no 'go' line"
+  if command -v go >/dev/null 2>&1; then
+    have="$(go env GOVERSION 2>/dev/null | sed 's/^go//')"
+    if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -1)" = "$want" ]; then
+      return 0
+    fi
+  fi
+  dest="${CACHE_DIR}/go/go${GO_TOOLCHAIN_VERSION}"
+  if [ ! -x "${dest}/bin/go" ]; then
+    case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) die "no Go toolchain for $(uname -m)" ;; esac
+    proxy="${GOPROXY:-https://proxy.golang.org}"
+    proxy="${proxy%%[,|]*}"
+    zip="${CACHE_DIR}/go/toolchain.zip"
+    mkdir -p "${CACHE_DIR}/go"
+    log "Go ${want}+ not found (have: ${have:-none}): fetching golang.org/toolchain go${GO_TOOLCHAIN_VERSION} from ${proxy}"
+    command -v curl >/dev/null || apt_install curl
+    command -v unzip >/dev/null || apt_install unzip
+    curl -fsSL -o "$zip" "${proxy}/golang.org/toolchain/@v/v0.0.1-go${GO_TOOLCHAIN_VERSION}.linux-${arch}.zip" \
+      || die "cannot fetch the Go toolchain from ${proxy}: install Go ${want} or newer, or set GOPROXY"
+    rm -rf "${dest}.tmp" && mkdir -p "${dest}.tmp"
+    unzip -q "$zip" -d "${dest}.tmp" && rm -f "$zip"
+    chmod +x "${dest}.tmp"/golang.org/toolchain@*/bin/* "${dest}.tmp"/golang.org/toolchain@*/pkg/tool/*/* 2>/dev/null || true
+    mv "${dest}.tmp"/golang.org/toolchain@* "${dest}" && rm -rf "${dest}.tmp"
+  fi
+  export PATH="${dest}/bin:${PATH}" GOTOOLCHAIN=local
+  go version >/dev/null 2>&1 || die "the Go toolchain in ${dest} does not run: remove it and retry"
+}
