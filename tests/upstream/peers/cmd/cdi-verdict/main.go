@@ -11,11 +11,13 @@
 // then one per FILE, in the order given:
 //
 //	{"path": F, "valid": true|false, "error": "<the library's error>", "declared": "0.5.0",
-//	 "minimum": "0.5.0", "devices": ["nvidia.com/gpu=0", ...]}
+//	 "minimum": "0.5.0", "devices": ["nvidia.com/gpu=0", ...], "panic": "<when the library panicked>"}
 //
 // "valid" is what cdi.ReadSpec (strict decoding, then the version, vendor, class, device and
 // container-edits rules) says. "declared" is the spec's cdiVersion and "minimum" the lowest
-// version its fields need (specs.MinimumRequiredVersion), both when the file decodes.
+// version its fields need (specs.MinimumRequiredVersion), both when the file decodes. A panic
+// in the library (it has some, e.g. on a null list item) is caught and reported as "panic"
+// with valid false.
 // Exit status 0 when every file was judged (valid or not), 2 on bad usage.
 package main
 
@@ -37,6 +39,7 @@ type verdict struct {
 	Declared string   `json:"declared,omitempty"`
 	Minimum  string   `json:"minimum,omitempty"`
 	Devices  []string `json:"devices,omitempty"`
+	Panic    string   `json:"panic,omitempty"`
 }
 
 func moduleVersion(path string) string {
@@ -55,22 +58,28 @@ func moduleVersion(path string) string {
 	return "unknown"
 }
 
-func judge(path string) verdict {
-	v := verdict{Path: path}
+func judge(path string) (v verdict) {
+	v = verdict{Path: path}
+	defer func() {
+		if r := recover(); r != nil {
+			v.Valid = false
+			v.Panic = fmt.Sprint(r)
+		}
+	}()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		v.Error = err.Error()
 		return v
 	}
-	// Decoded on its own (the library's strict decoder) to report the versions even when
-	// the rules refuse the spec.
-	if raw, err := cdi.ParseSpec(data); err == nil && raw != nil {
+	spec, err := cdi.ReadSpec(path, 0)
+	// Decoded again on its own (the library's strict decoder) to report the versions even
+	// when the rules refuse the spec.
+	if raw, perr := cdi.ParseSpec(data); perr == nil && raw != nil {
 		v.Declared = raw.Version
-		if minimum, err := specs.MinimumRequiredVersion(raw); err == nil {
+		if minimum, merr := specs.MinimumRequiredVersion(raw); merr == nil {
 			v.Minimum = minimum
 		}
 	}
-	spec, err := cdi.ReadSpec(path, 0)
 	if err != nil {
 		v.Error = err.Error()
 		return v
