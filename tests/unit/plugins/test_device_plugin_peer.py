@@ -106,7 +106,7 @@ FIELDS = {
     "kind": UPSTREAM,
     "metadata.name": "one DaemonSet per kind of GPU node (nvidia-device-plugin[-<variant>])",
     "metadata.namespace": UPSTREAM + " (kube-system by default, gpu_device_plugin_namespace)",
-    "metadata.labels": "app.kubernetes.io/* labels instead of upstream's name label, for the role's pod selector",
+    "metadata.labels": "app.kubernetes.io/* labels instead of upstream's own, for the role's pod selector",
     "spec.selector.matchLabels": "app.kubernetes.io/name and instance: one selector per variant",
     "spec.updateStrategy.type": UPSTREAM,
     "spec.template.metadata.labels": "the selector's labels",
