@@ -82,7 +82,7 @@ def _recap(output):
 
 
 def render_cases():
-    """Render every case of render.yml into a new folder (the ``rendered`` fixture, conftest.py)."""
+    """Render every case of render.yml into a new folder (the ``rendered`` fixture, tests/unit/conftest.py)."""
     tmp = tempfile.mkdtemp(prefix="k3s_gpu-render-")
     out = os.path.join(tmp, "out")
     for case in CASES:

@@ -140,7 +140,7 @@ def _paths(value, prefix=""):
     return {prefix}
 
 
-def _configs(rendered):  # ``rendered``: conftest.py, once per test session
+def _configs(rendered):  # ``rendered``: tests/unit/conftest.py, once per test session
     """{label: config text} of every device plugin config the roles rendered."""
     found = {}
     for case in CASES:
