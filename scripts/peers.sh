@@ -49,7 +49,7 @@ fetch_containerd() {
 }
 CONTAINERD_V2="${CONTAINERD_V2:-$(fetch_containerd trixie 1)}"
 CONTAINERD_V3="${CONTAINERD_V3:-$(fetch_containerd unstable 2)}"
-[ -x "${CONTAINERD_V2}" ] && [ -x "${CONTAINERD_V3}" ] || die "no containerd binaries (v2: '${CONTAINERD_V2}', v3: '${CONTAINERD_V3}'): see the errors above"
+{ [ -x "${CONTAINERD_V2}" ] && [ -x "${CONTAINERD_V3}" ]; } || die "no containerd binaries (v2: '${CONTAINERD_V2}', v3: '${CONTAINERD_V3}'): see the errors above"
 export CONTAINERD_V2 CONTAINERD_V3
 log "containerd for config version 2: $("${CONTAINERD_V2}" --version)"
 log "containerd for config version 3: $("${CONTAINERD_V3}" --version)"

@@ -62,8 +62,8 @@ def config_problems(config):
     flags = config.get("flags") or {}
     problems += ["unknown flag %r" % k for k in sorted(set(flags) - facts["flags"])]
     if "migStrategy" in flags and flags["migStrategy"] not in facts["mig_strategies"]:
-        problems.append("flags.migStrategy %r is not one of %s" % (flags["migStrategy"],
-                                                                  ", ".join(sorted(facts["mig_strategies"]))))
+        problems.append("flags.migStrategy %r is not one of %s"
+                        % (flags["migStrategy"], ", ".join(sorted(facts["mig_strategies"]))))
     if "failOnInitError" in flags and not isinstance(flags["failOnInitError"], bool):
         problems.append("flags.failOnInitError must be true or false")
     sharing = config.get("sharing") or {}
@@ -124,8 +124,8 @@ FIELDS = {
                                          "DEVICE_DISCOVERY_STRATEGY when not auto, LD_LIBRARY_PATH on NixOS",
     "spec.template.spec.containers.securityContext": UPSTREAM + " (no privilege escalation, all capabilities dropped)",
     "spec.template.spec.containers.volumeMounts": UPSTREAM + " (device-plugins), plus the config and NixOS mounts",
-    "spec.template.spec.volumes": UPSTREAM + " (device-plugins hostPath, type Directory), plus the ConfigMap and "
-                                  "NixOS hostPaths",
+    "spec.template.spec.volumes": UPSTREAM + " (device-plugins hostPath, type Directory), plus the ConfigMap "
+    "and NixOS hostPaths",
 }
 
 
