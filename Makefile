@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap demo test lint yamllint ansible-lint sanity unit integration molecule \
-        lab lab-destroy images build changelog clean upstream
+        lab lab-destroy images build changelog clean upstream peers
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ molecule: bootstrap ## every molecule scenario that can run here
 
 upstream: ## build the upstream peer programs from their pinned Go modules (tests/upstream)
 	@scripts/upstream.sh
+
+peers: bootstrap ## the upstream peers: CDI library, nvidia-ctk, containerd 1.7 and 2.x (scripts/peers.sh)
+	@scripts/peers.sh
 
 images: ## build the lab base images (debootstrap + docker import), cached by tag
 	@scripts/lab/images.sh

@@ -17,7 +17,7 @@ STEPS=(
   "build:scripts/build.sh"
   "sanity:scripts/sanity.sh"
   "unit:scripts/unit.sh"
-  "containerd-peer:scripts/containerd-peer.sh"
+  "peers:scripts/peers.sh"
   "cdi-peer:tests/cdi-peer/podman43.sh"
   "integration:scripts/integration.sh"
   "molecule:scripts/molecule.sh"

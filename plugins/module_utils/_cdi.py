@@ -54,10 +54,38 @@ CAPS = ['mig-access', 'mig-monitor', 'mig-config']
 CAP_DEFAULT_MINORS = {'mig-config': 1, 'mig-monitor': 2}
 HOOK_NAMES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']
 
-_VENDOR = re.compile(r'^[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$')
-_CLASS = re.compile(r'^[A-Za-z]([A-Za-z0-9_.-]*[A-Za-z0-9])?$')
+# The reference CDI library's rules (tags.cncf.io/container-device-interface, pkg/cdi and
+# specs-go), restated: the decoder knows these fields and types only (unknown fields and
+# wrong types are refused); vendor and class start with a letter, end with a letter or digit
+# and use letters, digits, "_", "-" and "." in between; a device name may also use ":" and
+# start with a digit. tests/unit/test_cdi_peer.py runs a table of specs through the library
+# itself and through validate_spec and fails on any disagreement.
+_NAME_INNER = r'[A-Za-z0-9_.-]'
+_VENDOR_OR_CLASS = re.compile(r'^[A-Za-z](%s*[A-Za-z0-9])?$' % _NAME_INNER)
 _DEVICE = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9_.:-]*[A-Za-z0-9])?$')
-_ENV = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*=')
+# Stricter than the library (advice only): a vendor that is a DNS subdomain (the CDI spec asks
+# for a domain the vendor controls), class names of at most 63 characters, env names that a
+# shell can use.
+_DNS_SUBDOMAIN = re.compile(r'^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$')
+_ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*=')
+DEVICE_NODE_TYPES = ('', 'b', 'c', 'u', 'p')
+NO_PERMISSIONS = 'none'
+# Field -> type, as the library's decoder reads them ([x]: a list of x; a name: a table).
+_SCHEMA = {
+    'spec': {'cdiVersion': 'str', 'kind': 'str', 'annotations': 'annotations', 'devices': ['device'],
+             'containerEdits': 'edits'},
+    'device': {'name': 'str', 'annotations': 'annotations', 'containerEdits': 'edits'},
+    'edits': {'env': ['str'], 'deviceNodes': ['deviceNode'], 'netDevices': ['netDevice'], 'hooks': ['hook'],
+              'mounts': ['mount'], 'intelRdt': 'intelRdt', 'additionalGids': ['uint32']},
+    'deviceNode': {'path': 'str', 'hostPath': 'str', 'type': 'str', 'major': 'int', 'minor': 'int',
+                   'fileMode': 'uint32', 'permissions': 'str', 'uid': 'uint32', 'gid': 'uint32'},
+    'mount': {'hostPath': 'str', 'containerPath': 'str', 'options': ['str'], 'type': 'str'},
+    'hook': {'hookName': 'str', 'path': 'str', 'args': ['str'], 'env': ['str'], 'timeout': 'int'},
+    'intelRdt': {'closID': 'str', 'l3CacheSchema': 'str', 'memBwSchema': 'str', 'schemata': ['str'],
+                 'enableMonitoring': 'bool'},
+    'netDevice': {'hostInterfaceName': 'str', 'name': 'str'},
+}
+_SCALARS = (str, int, float, bool)
 
 
 def _version_tuple(version):
@@ -65,6 +93,15 @@ def _version_tuple(version):
         return tuple(int(p) for p in str(version).split('.'))
     except ValueError:
         return (0,)
+
+
+def _text(value):
+    """A scalar as the library's decoder stores it in a string field (null: empty)."""
+    if value is None:
+        return ''
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return str(value)
 
 
 def host_path(root, path):
@@ -76,52 +113,138 @@ def host_path(root, path):
 
 # ---- validation ---------------------------------------------------------------------------------
 
-def _validate_edits(edits, where, problems, check_paths, exists):
+def _decode_problems(value, kind, where):
+    """Problems the library's strict decoder has with ``value`` read as ``kind`` (see _SCHEMA)."""
+    if value is None:
+        return []  # null: the zero value
+    if isinstance(kind, list):
+        if not isinstance(value, list):
+            return ['%s must be a list' % where]
+        problems = []
+        for index, item in enumerate(value):
+            problems.extend(_decode_problems(item, kind[0], '%s[%d]' % (where, index)))
+        return problems
+    if kind == 'str':
+        return [] if isinstance(value, _SCALARS) else ['%s must be a string' % where]
+    if kind in ('int', 'uint32'):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return ['%s must be a whole number' % where]
+        if kind == 'uint32' and not 0 <= value < 2 ** 32:
+            return ['%s must be a whole number from 0 to 4294967295' % where]
+        return []
+    if kind == 'bool':
+        return [] if isinstance(value, bool) else ['%s must be true or false' % where]
+    if kind == 'annotations':
+        if not isinstance(value, dict):
+            return ['%s must be a mapping' % where]
+        return ['%s: annotation %s must be a string' % (where, key)
+                for key, item in value.items() if item is not None and not isinstance(item, _SCALARS)]
+    if not isinstance(value, dict):
+        return ['%s must be a mapping' % where]
+    fields = _SCHEMA[kind]
+    problems = ['%s: unknown field %r' % (where, key) for key in sorted(set(value) - set(fields), key=str)]
+    for key in fields:
+        if key in value:
+            problems.extend(_decode_problems(value[key], fields[key], '%s.%s' % (where, key)))
+    return problems
+
+
+def _env_rules(env, where, problems, advice):
+    for item in env or []:
+        text = _text(item)
+        if text.find('=') <= 0:
+            problems.append('%s: env entry %r is not NAME=value' % (where, text))
+        elif not _ENV_NAME.match(text):
+            advice.append('%s: env entry %r does not start with a name a shell can use (letters, digits, "_")'
+                          % (where, text))
+
+
+def _path_check(path, what, where, check_paths, exists, problems, advice):
+    """A host path: advice when it is relative; a problem when it is absolute and missing."""
+    if not path.startswith('/'):
+        advice.append('%s: %s %s is not an absolute path%s'
+                      % (where, what, path, ' (it cannot be checked on the host)' if check_paths else ''))
+    elif check_paths and not exists(path):
+        problems.append('%s: %s %s does not exist on the host' % (where, what, path))
+
+
+def _edits_rules(edits, where, problems, advice, check_paths, exists):
+    """The library's container-edits rules (and the project's advice) for a decoded table."""
     if not isinstance(edits, dict):
-        problems.append('%s: containerEdits must be a mapping' % where)
         return
-    known = {'env', 'deviceNodes', 'mounts', 'hooks', 'intelRdt', 'additionalGids', 'netDevices'}
-    for key in sorted(set(edits) - known):
-        problems.append('%s: unknown containerEdits field %r' % (where, key))
-    for item in edits.get('env') or []:
-        if not isinstance(item, str) or not _ENV.match(item):
-            problems.append('%s: env entry %r is not NAME=value' % (where, item))
+    _env_rules(edits.get('env'), where, problems, advice)
     for node in edits.get('deviceNodes') or []:
-        if not isinstance(node, dict) or not node.get('path'):
+        if node is None:
+            problems.append('%s: a deviceNode is empty (null)' % where)
+            continue
+        path = _text(node.get('path'))
+        if not path:
             problems.append('%s: a deviceNode has no path' % where)
             continue
-        if not str(node['path']).startswith('/'):
-            problems.append('%s: deviceNode path %s is not absolute' % (where, node['path']))
-        if node.get('type') not in (None, 'b', 'c', 'u', 'p'):
-            problems.append('%s: deviceNode %s has type %r (b, c, u or p)' % (where, node['path'], node.get('type')))
+        if _text(node.get('type')) not in DEVICE_NODE_TYPES:
+            problems.append('%s: deviceNode %s has type %r (b, c, u or p)' % (where, path, _text(node.get('type'))))
         for field in ('major', 'minor'):
-            if field in node and not isinstance(node[field], int):
-                problems.append('%s: deviceNode %s %s must be a number' % (where, node['path'], field))
-        if node.get('permissions') and not re.match(r'^[rwm]+$', str(node['permissions'])):
-            problems.append('%s: deviceNode %s permissions %r (letters r, w, m)'
-                            % (where, node['path'], node['permissions']))
-        if check_paths:
-            path = node.get('hostPath') or node['path']
-            if not exists(path):
-                problems.append('%s: device node %s does not exist on the host' % (where, path))
+            if (node.get(field) or 0) < 0:
+                problems.append('%s: deviceNode %s has a negative %s' % (where, path, field))
+        permissions = _text(node.get('permissions'))
+        if permissions and permissions != NO_PERMISSIONS and permissions.strip('rwm'):
+            problems.append('%s: deviceNode %s permissions %r (letters r, w, m, or "none")'
+                            % (where, path, permissions))
+        if not path.startswith('/'):
+            advice.append('%s: deviceNode path %s is not an absolute path in the container' % (where, path))
+        host = _text(node.get('hostPath')) or path
+        _path_check(host, 'device node', where, check_paths, exists, problems, advice)
     for mount in edits.get('mounts') or []:
-        if not isinstance(mount, dict) or not mount.get('hostPath') or not mount.get('containerPath'):
+        if mount is None:
+            problems.append('%s: a mount is empty (null)' % where)
+            continue
+        source, target = _text(mount.get('hostPath')), _text(mount.get('containerPath'))
+        if not source or not target:
             problems.append('%s: a mount needs hostPath and containerPath' % where)
             continue
-        if not str(mount['containerPath']).startswith('/'):
-            problems.append('%s: mount containerPath %s is not absolute' % (where, mount['containerPath']))
-        if not isinstance(mount.get('options', []), list):
-            problems.append('%s: mount %s options must be a list' % (where, mount['containerPath']))
-        if check_paths and not exists(mount['hostPath']):
-            problems.append('%s: mount source %s does not exist on the host' % (where, mount['hostPath']))
+        if not target.startswith('/'):
+            advice.append('%s: mount containerPath %s is not an absolute path' % (where, target))
+        _path_check(source, 'mount source', where, check_paths, exists, problems, advice)
     for hook in edits.get('hooks') or []:
-        if not isinstance(hook, dict) or hook.get('hookName') not in HOOK_NAMES:
-            problems.append('%s: hook %r needs hookName, one of %s' % (where, hook, ', '.join(HOOK_NAMES)))
+        if hook is None:
+            problems.append('%s: a hook is empty (null)' % where)
             continue
-        if not str(hook.get('path', '')).startswith('/'):
-            problems.append('%s: hook path %r must be absolute' % (where, hook.get('path')))
-        elif check_paths and not exists(hook['path']):
-            problems.append('%s: hook program %s does not exist on the host' % (where, hook['path']))
+        name = _text(hook.get('hookName'))
+        if name not in HOOK_NAMES:
+            problems.append('%s: hook name %r is not one of %s' % (where, name, ', '.join(HOOK_NAMES)))
+            continue
+        path = _text(hook.get('path'))
+        if not path:
+            problems.append('%s: hook %s has no path' % (where, name))
+            continue
+        _env_rules(hook.get('env'), '%s: hook %s' % (where, name), problems, advice)
+        _path_check(path, 'hook program', where, check_paths, exists, problems, advice)
+    rdt = edits.get('intelRdt')
+    if isinstance(rdt, dict):
+        clos = _text(rdt.get('closID'))
+        if clos != '/' and (len(clos) >= 4096 or clos in ('.', '..') or '/' in clos or '\n' in clos):
+            problems.append('%s: intelRdt closID %r is not a file name' % (where, clos))
+    hosts, names = set(), set()
+    for net in edits.get('netDevices') or []:
+        if net is None:
+            problems.append('%s: a netDevice is empty (null)' % where)
+            continue
+        host, name = _text(net.get('hostInterfaceName')), _text(net.get('name'))
+        if not host or not name:
+            problems.append('%s: a netDevice needs hostInterfaceName and name' % where)
+            continue
+        if host in hosts or name in names:
+            problems.append('%s: netDevice %s (%s) repeats a hostInterfaceName or name' % (where, name, host))
+        hosts.add(host)
+        names.add(name)
+
+
+def _edits_empty(edits):
+    """True when a device's containerEdits change nothing (the library refuses such a device)."""
+    if not isinstance(edits, dict):
+        return True
+    return not any(edits.get(k) for k in ('env', 'deviceNodes', 'hooks', 'mounts', 'additionalGids', 'netDevices')) \
+        and edits.get('intelRdt') is None
 
 
 def _edits_needs(edits, where):
@@ -130,11 +253,11 @@ def _edits_needs(edits, where):
         return []
     needs = []
     for mount in edits.get('mounts') or []:
-        if isinstance(mount, dict) and mount.get('type'):
+        if isinstance(mount, dict) and _text(mount.get('type')):
             needs.append(('0.4.0', '%s: mount type' % where))
             break
     for node in edits.get('deviceNodes') or []:
-        if isinstance(node, dict) and node.get('hostPath'):
+        if isinstance(node, dict) and _text(node.get('hostPath')):
             needs.append(('0.5.0', '%s: deviceNode hostPath' % where))
             break
     rdt = edits.get('intelRdt')
@@ -157,14 +280,14 @@ def version_needs(spec):
     needs = []
     if spec.get('annotations'):
         needs.append(('0.6.0', 'annotations'))
-    kind = str(spec.get('kind', ''))
+    kind = _text(spec.get('kind'))
     if '/' in kind and '.' in kind.split('/', 1)[1]:
         needs.append(('0.6.0', 'a "." in the class of kind %s' % kind))
     for device in spec.get('devices') or []:
         if not isinstance(device, dict):
             continue
-        name = str(device.get('name', ''))
-        if name[:1].isdigit():
+        name = _text(device.get('name'))
+        if '0' <= name[:1] <= '9':
             needs.append(('0.5.0', 'device name %r, which starts with a digit' % name))
         if device.get('annotations'):
             needs.append(('0.6.0', 'device %s: annotations' % name))
@@ -178,57 +301,73 @@ def minimum_version(spec):
     return max([EARLIEST_VERSION] + [v for v, _what in version_needs(spec)], key=_version_tuple)
 
 
-def validate_spec(spec, check_paths=False, exists=os.path.exists):
-    """Problems with a CDI spec (a list of sentences; empty when valid)."""
-    problems = []
-    if not isinstance(spec, dict):
-        return ['the spec is not a mapping (YAML or JSON object)']
-    known = {'cdiVersion', 'kind', 'devices', 'containerEdits', 'annotations'}
-    for key in sorted(set(spec) - known):
-        problems.append('unknown top-level field %r' % key)
-    version = str(spec.get('cdiVersion', ''))
-    if version not in CDI_VERSIONS:
-        problems.append('cdiVersion %r is not one of %s' % (spec.get('cdiVersion'), ', '.join(CDI_VERSIONS)))
-    kind = str(spec.get('kind', ''))
-    if kind.count('/') != 1:
+def _kind_rules(kind, problems, advice):
+    vendor, sep, cls = kind.partition('/')
+    if not sep or not vendor or not cls:
         problems.append('kind %r must be vendor/class, e.g. nvidia.com/gpu' % kind)
-    else:
-        vendor, cls = kind.split('/')
-        if len(vendor) > 253 or not _VENDOR.match(vendor):
-            problems.append('vendor %r must be a DNS subdomain starting with a letter (at most 253 characters)'
-                            % vendor)
-        if len(cls) > 63 or not _CLASS.match(cls):
-            problems.append('class %r must start with a letter, end with a letter or digit and use only '
-                            'letters, digits, "_", "-" and "." (at most 63 characters)' % cls)
-    if 'annotations' in spec and not isinstance(spec['annotations'], dict):
-        problems.append('annotations must be a mapping')
-    if version in CDI_VERSIONS:
-        for needed, what in version_needs(spec):
-            if _version_tuple(version) < _version_tuple(needed):
-                problems.append('cdiVersion %s is too old for %s (needs %s or later)' % (version, what, needed))
-    devices = spec.get('devices')
-    if not isinstance(devices, list) or not devices:
-        problems.append('the spec has no devices (at least one is needed)')
-        devices = []
+        return
+    for what, name in (('vendor', vendor), ('class', cls)):
+        if not _VENDOR_OR_CLASS.match(name):
+            problems.append('%s %r must start with a letter, end with a letter or digit and use only letters, '
+                            'digits, "_", "-" and "." in between' % (what, name))
+    if _VENDOR_OR_CLASS.match(vendor) and (len(vendor) > 253 or not _DNS_SUBDOMAIN.match(vendor)):
+        advice.append('vendor %r is not a DNS subdomain of at most 253 characters (lower case letters, digits, "-" '
+                      'and "."): the CDI spec asks for a domain the vendor controls, e.g. example.com' % vendor)
+    if _VENDOR_OR_CLASS.match(cls) and len(cls) > 63:
+        advice.append('class %r is longer than 63 characters' % cls)
+
+
+def check_spec(spec, check_paths=False, exists=os.path.exists):
+    """(problems, advice) for a CDI spec (a dict read from YAML or JSON).
+
+    ``problems`` is empty when the reference CDI library accepts the spec (and, with
+    ``check_paths``, every absolute host path it references exists); ``advice`` lists what the
+    project asks for beyond the library's rules (absolute container paths, a DNS vendor, env
+    names a shell can use, no higher cdiVersion than the fields need). Advice never makes a
+    spec invalid."""
+    if not isinstance(spec, dict):
+        return ['the spec is not a mapping (YAML or JSON object)'], []
+    problems = _decode_problems(spec, 'spec', 'the spec')
+    if problems:
+        return problems, []  # the library stops at the decoder
+    advice = []
+    declared = _text(spec.get('cdiVersion'))
+    version = declared[1:] if declared.startswith('v') else declared
+    needed = minimum_version(spec)
+    if version not in CDI_VERSIONS:
+        problems.append('cdiVersion %r is not one of %s' % (declared, ', '.join(CDI_VERSIONS)))
+    elif _version_tuple(version) < _version_tuple(needed):
+        whats = [what for v, what in version_needs(spec) if _version_tuple(version) < _version_tuple(v)]
+        problems.append('cdiVersion %s is too old: at least %s is needed%s' % (
+            declared, needed, (' (for %s)' % '; '.join(whats)) if whats else ''))
+    elif _version_tuple(version) > _version_tuple(needed):
+        advice.append('cdiVersion %s is higher than the spec\'s fields need (%s): CDI consumers whose library '
+                      'does not know %s refuse it, %s would let them read it' % (declared, needed, version, needed))
+    _kind_rules(_text(spec.get('kind')), problems, advice)
+    _edits_rules(spec.get('containerEdits'), 'containerEdits', problems, advice, check_paths, exists)
     seen = set()
+    devices = spec.get('devices') or []
     for device in devices:
-        if not isinstance(device, dict):
-            problems.append('a device is not a mapping')
-            continue
-        name = str(device.get('name', ''))
+        device = device or {}
+        name = _text(device.get('name'))
         if not _DEVICE.match(name):
             problems.append('device name %r must be letters, digits, "_", "-", "." or ":" with a letter or digit '
                             'at both ends' % name)
         if name in seen:
             problems.append('device %s is defined twice' % name)
         seen.add(name)
-        if 'containerEdits' not in device:
-            problems.append('device %s has no containerEdits' % name)
-        else:
-            _validate_edits(device['containerEdits'], 'device %s' % name, problems, check_paths, exists)
-    if 'containerEdits' in spec:
-        _validate_edits(spec['containerEdits'], 'containerEdits', problems, check_paths, exists)
-    return problems
+        edits = device.get('containerEdits')
+        if _edits_empty(edits):
+            problems.append('device %s has no containerEdits (a device must change something)' % name)
+        _edits_rules(edits, 'device %s' % name, problems, advice, check_paths, exists)
+    if not devices:
+        problems.append('the spec has no devices (at least one is needed)')
+    return problems, advice
+
+
+def validate_spec(spec, check_paths=False, exists=os.path.exists):
+    """Problems with a CDI spec (a list of sentences; empty when valid): check_spec's first half."""
+    return check_spec(spec, check_paths, exists)[0]
 
 
 # A driver version: three-digit major (390, 470, 535, 580, ...), then one or two parts. Other

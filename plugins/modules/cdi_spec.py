@@ -27,8 +27,9 @@ description:
     SONAME in C(/usr/local/nvidia/lib64) and the utilities in C(/usr/local/nvidia/bin), the folders
     CUDA images already search. Images that do not search them need E(LD_LIBRARY_PATH) set.
   - The comparison with an existing spec is semantic (key order and formatting do not count).
-    Every host path a spec references must exist and the spec must pass the CDI rules, else the
-    problems are listed; with O(validate_only=true) the existing spec is checked and nothing is written.
+    Every absolute host path a spec references must exist and the spec must pass the rules of the
+    reference CDI library, else the problems are listed; with O(validate_only=true) the existing spec
+    is checked and nothing is written. Checks stricter than the library's are warnings (RV(advice)).
   - The driver version and GPU list come from one run of nvidia-smi when it is available; without it
     from C(/proc/driver/nvidia/version), the libraries' names and the C(/dev/nvidiaN) nodes.
 author:
@@ -179,10 +180,24 @@ backend:
   type: str
   sample: native
 problems:
-  description: What is wrong with the spec (the existing one with O(validate_only=true)); empty when valid.
+  description:
+    - What is wrong with the spec (the existing one with O(validate_only=true)); empty when valid.
+    - A spec is valid when the reference CDI library (C(tags.cncf.io/container-device-interface)) accepts it
+      (known fields and types, C(cdiVersion) 0.3.0 or later and at least what its fields need, vendor, class
+      and device names, device nodes, mounts, hooks and env entries, at least one device, every device with
+      container edits, no device name twice) and every absolute host path it references exists.
   returned: always
   type: list
   elements: str
+advice:
+  description:
+    - What the project asks for beyond the CDI library's rules, also given as warnings; it never makes a
+      spec invalid. For example container paths that are not absolute, a vendor that is not a DNS
+      subdomain, env names a shell cannot use, a C(cdiVersion) higher than the spec's fields need.
+  returned: always
+  type: list
+  elements: str
+  sample: ["mount containerPath lib is not an absolute path"]
 reason:
   description: Why the spec was (re)written, or why not.
   returned: always
@@ -330,7 +345,7 @@ def main():
     )
     p = module.params
     result = dict(changed=False, path=p['path'], spec=None, devices=[], driver_version=None, backend=None,
-                  problems=[], reason='')
+                  problems=[], advice=[], reason='')
     if p['state'] == 'absent':
         done = _files.remove_file(module, p['path'], backup=p['backup'])
         result.update(changed=done['changed'], reason='removed' if done['changed'] else 'no spec at %s' % p['path'],
@@ -355,11 +370,13 @@ def main():
         else:
             result['spec'] = existing
             result['devices'] = _cdi.device_names(existing)
-            result['problems'] = _cdi.validate_spec(existing, check_paths=True)
+            result['problems'], result['advice'] = _cdi.check_spec(existing, check_paths=True)
             stale = _cdi.stale_reason(existing, driver_version)
             if stale:
                 result['problems'].append('%s: regenerate it' % stale)
         result['reason'] = 'validate_only'
+        for advice in result['advice']:
+            module.warn(advice)
         module.exit_json(**result)
 
     backend = p['backend']
@@ -401,10 +418,13 @@ def main():
             module.warn('caps applies to the native backend only; nvidia-ctk decides the capabilities itself')
         spec = generate_ctk(module, ctk, driver_version)
 
-    problems = _cdi.validate_spec(spec, check_paths=True)
+    problems, advice = _cdi.check_spec(spec, check_paths=True)
     if problems:
         module.fail_json(msg='the generated CDI spec is not valid, nothing was written: %s' % '; '.join(problems),
                          problems=problems, spec=spec, backend=backend)
+    result['advice'] = advice
+    for item in advice:
+        module.warn(item)
     result['spec'] = spec
     result['devices'] = _cdi.device_names(spec)
 

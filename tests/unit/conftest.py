@@ -82,3 +82,11 @@ def run_module(monkeypatch):
         raise AssertionError('the module returned without exit_json/fail_json')
 
     return _run
+
+
+@pytest.fixture(scope='session')
+def rendered():
+    """Every manifest of plugins/addons_render/render.yml, rendered once per test session
+    (shared by plugins/test_addons_manifests.py and plugins/test_device_plugin_peer.py)."""
+    from test_addons_manifests import render_cases
+    return render_cases()

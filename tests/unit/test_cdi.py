@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+import cdi_cases
 import fake_driver
 from conftest import fixture_path
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
@@ -133,7 +134,9 @@ def test_validate_only_foreign_spec_lists_problems(host, run_module):
     assert 'vendor/class' in problems
     assert "starts with a digit" in problems
     assert '/nonexistent/libcuda.so.1 does not exist' in problems
-    assert 'containerPath lib is not absolute' in problems
+    # Valid for the CDI library, stricter for the project: advice (and a warning), not a problem.
+    assert 'not absolute' not in problems
+    assert result['advice'] == ['device 0: mount containerPath lib is not an absolute path']
 
 
 def test_validate_only_without_spec_or_unreadable(host, run_module):
@@ -295,61 +298,32 @@ def test_ctk_backend_missing(host, run_module):
     assert failed and 'backend=native' in result['msg']
 
 
-# ---- validator --------------------------------------------------------------------------------
+# ---- validator ----------------------------------------------------------------------------------
+# The crafted specs and the CDI library's verdicts: tests/unit/cdi_cases.py. The library itself
+# judges the same table in test_cdi_peer.py.
 
-GOOD = {'cdiVersion': '0.5.0', 'kind': 'nvidia.com/gpu',
-        'devices': [{'name': 'gpu0', 'containerEdits': {'deviceNodes': [{'path': '/dev/nvidia0'}]}}]}
-
-
-@pytest.mark.parametrize('change,words', [
-    ({'cdiVersion': '0.9.0'}, 'cdiVersion'),
-    ({'kind': 'nvidia.com/gpu/x'}, 'vendor/class'),
-    ({'kind': '1nvidia.com/gpu'}, 'DNS subdomain'),
-    ({'kind': 'a' * 254 + '/gpu'}, 'DNS subdomain'),
-    ({'kind': 'nvidia.com/-gpu'}, 'class'),
-    ({'kind': 'nvidia.com/' + 'g' * 64}, 'class'),
-    ({'devices': []}, 'no devices'),
-    ({'devices': [{'name': 'a-'}]}, 'device name'),
-    ({'devices': [{'name': 'a'}]}, 'no containerEdits'),
-    ({'devices': [GOOD['devices'][0], GOOD['devices'][0]]}, 'defined twice'),
-    ({'extra': 1}, 'unknown top-level'),
-    ({'annotations': {'a': 'b'}}, 'cdiVersion 0.5.0 is too old for annotations (needs 0.6.0 or later)'),
-    ({'kind': 'nvidia.com/gpu.x'}, 'too old for a "." in the class'),
-    ({'devices': [{'name': 'a', 'annotations': {'x': 'y'}, 'containerEdits': {}}]}, 'device a: annotations'),
-    ({'cdiVersion': '0.4.0', 'devices': [{'name': '0', 'containerEdits': {}}]}, "device name '0', which starts"),
-    ({'cdiVersion': '0.4.0', 'containerEdits': {'deviceNodes': [{'path': '/x', 'hostPath': '/y'}]}},
-     'deviceNode hostPath (needs 0.5.0'),
-    ({'cdiVersion': '0.3.0', 'containerEdits': {'mounts': [{'hostPath': '/x', 'containerPath': '/y', 'type': 'bind'}]}},
-     'mount type (needs 0.4.0'),
-    ({'cdiVersion': '1.0.0', 'containerEdits': {'netDevices': [{'hostInterfaceName': 'a', 'name': 'b'}]}},
-     'netDevices (needs 1.1.0'),
-    ({'containerEdits': {'env': ['NOEQUALS']}}, 'NAME=value'),
-    ({'containerEdits': {'deviceNodes': [{'hostPath': '/x'}]}}, 'has no path'),
-    ({'containerEdits': {'deviceNodes': [{'path': 'dev/x'}]}}, 'not absolute'),
-    ({'containerEdits': {'deviceNodes': [{'path': '/dev/x', 'type': 'z'}]}}, 'type'),
-    ({'containerEdits': {'deviceNodes': [{'path': '/dev/x', 'major': 'a'}]}}, 'must be a number'),
-    ({'containerEdits': {'deviceNodes': [{'path': '/dev/x', 'permissions': 'rwx'}]}}, 'permissions'),
-    ({'containerEdits': {'mounts': [{'hostPath': '/x'}]}}, 'hostPath and containerPath'),
-    ({'containerEdits': {'mounts': [{'hostPath': '/x', 'containerPath': '/y', 'options': 'ro'}]}}, 'options'),
-    ({'containerEdits': {'hooks': [{'hookName': 'later', 'path': '/x'}]}}, 'hookName'),
-    ({'containerEdits': {'hooks': [{'hookName': 'prestart', 'path': 'x'}]}}, 'absolute'),
-    ({'containerEdits': {'bogus': []}}, 'unknown containerEdits'),
-    ({'containerEdits': {'additionalGids': [1]}}, '0.7.0'),
-    ({'containerEdits': 'x'}, 'must be a mapping'),
-])
-def test_validator_rules(change, words):
-    spec = dict(GOOD, **change)
-    problems = _cdi.validate_spec(spec)
-    assert any(words in p for p in problems), problems
+GOOD = cdi_cases.GOOD
 
 
-def test_validator_accepts_good_and_checks_paths():
-    assert _cdi.validate_spec(GOOD) == []
+@pytest.mark.parametrize('case_id,spec,verdict,words', cdi_cases.CASES, ids=[c[0] for c in cdi_cases.CASES])
+def test_validator_gives_the_library_verdict(case_id, spec, verdict, words):
+    problems, advice = _cdi.check_spec(spec)
+    assert ('invalid' if problems else 'valid') == verdict, (problems, advice)
+    assert _cdi.validate_spec(spec) == problems
+    if words:
+        assert any(words in p for p in (problems if verdict == 'invalid' else advice)), (problems, advice)
+    if verdict == 'valid' and not words:
+        assert advice == []
+
+
+def test_validator_checks_host_paths():
     assert _cdi.validate_spec('x') == ['the spec is not a mapping (YAML or JSON object)']
     spec = dict(GOOD, containerEdits={'hooks': [{'hookName': 'prestart', 'path': '/nope'}],
-                                      'mounts': [{'hostPath': '/nope2', 'containerPath': '/y'}]})
-    problems = _cdi.validate_spec(spec, check_paths=True, exists=lambda p: False)
-    assert len(problems) == 3
+                                      'mounts': [{'hostPath': '/nope2', 'containerPath': '/y'},
+                                                 {'hostPath': 'relative', 'containerPath': '/z'}]})
+    problems, advice = _cdi.check_spec(spec, check_paths=True, exists=lambda p: False)
+    assert len(problems) == 3  # /dev/null, /nope2 and /nope; relative paths are not checked
+    assert advice == ['containerEdits: mount source relative is not an absolute path (it cannot be checked on the host)']
 
 
 def test_spec_driver_version_from_library_names():

@@ -1,10 +1,18 @@
 """Build STAND-IN packages of NVIDIA's container toolkit and a signed apt repository of them.
 
 NVIDIA's repository cannot be reached from the test machine, so the host-role scenarios
-(molecule/debian12, molecule/debian13) install these instead. They are stand-ins: each
-package carries the real package name and dependency shape, but no NVIDIA code; the
-binaries are shell scripts that say they are stand-ins and exit 1. They prove the role's
-repository, keyring, pinning, airgap and ordering logic, not NVIDIA's binaries.
+(molecule/debian12, molecule/debian13, and k3s-lab's late-toolkit replay) install these
+instead. The packages are stand-ins: each carries the real package's name, versions and
+dependency shape, built here with dpkg-deb. The Go programs in them are NVIDIA's real ones:
+nvidia-ctk, nvidia-container-runtime, nvidia-container-runtime.cdi, nvidia-cdi-hook and
+nvidia-container-runtime-hook, built from the Go module github.com/NVIDIA/nvidia-container-toolkit
+at the version pinned in tests/upstream/peers-toolkit/go.mod (scripts/upstream.sh peers-toolkit;
+UPSTREAM_BIN overrides where they are taken from). nvidia-container-cli belongs to
+libnvidia-container, which is C and not a Go module: it stays a shell script that says it is a
+stand-in and exits 1. The package versions (below) are the scenarios' own and do not follow
+the programs' version. They prove the role's repository, keyring, pinning, airgap and ordering
+logic, and put the real runtimes where K3s looks for them; not that NVIDIA's packages install
+cleanly, nor libnvidia-container.
 
 Writes, under OUT:
   repo/stable/deb/<arch>/   flat apt repository (Packages, Packages.gz, Release, InRelease)
@@ -16,8 +24,11 @@ Writes, under OUT:
   airgap/                   the 1.17.8-1 packages only (airgap folder)
   fingerprint               fingerprint of repo/gpgkey
 
+  programs                  the NVIDIA programs packed (name, version, sha256)
+
 Usage: build_standin_repo.py OUT [ARCH]   (ARCH default: dpkg --print-architecture)
-Needs dpkg-deb and gpg on the controller (Debian). Rebuilds only when OUT/fingerprint is missing.
+Needs dpkg-deb and gpg on the controller (Debian), and Go or the built programs (UPSTREAM_BIN).
+Rebuilds only when OUT/fingerprint is missing or the programs changed (OUT/programs).
 """
 
 import gzip
@@ -30,6 +41,7 @@ import tarfile
 import tempfile
 import time
 
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 VERSIONS = ["1.17.8-1", "1.18.0-1"]
 PINNED = "1.17.8-1"
 # name -> (dependencies on the same version, stand-in executables)
@@ -41,6 +53,9 @@ PACKAGES = {
     "nvidia-container-toolkit": (["nvidia-container-toolkit-base", "libnvidia-container-tools"],
                                  ["nvidia-container-runtime-hook"]),
 }
+# Executables that are NVIDIA's real programs, built from the toolkit's Go module.
+REAL = ["nvidia-ctk", "nvidia-cdi-hook", "nvidia-container-runtime", "nvidia-container-runtime.cdi",
+        "nvidia-container-runtime-hook"]
 STANDIN_SCRIPT = """#!/bin/sh
 # STAND-IN for NVIDIA's {name} (package {pkg} {version}), built by the k3s_gpu.cluster tests.
 # It contains no NVIDIA code and cannot configure or run GPU containers.
@@ -57,21 +72,65 @@ def run(argv, **kw):
     return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
 
 
-def build_deb(workdir, outdir, pkg, version, arch):
+def real_programs(arch):
+    """{name: path} of NVIDIA's programs, built (or found up to date) by scripts/upstream.sh."""
+    host_arch = run(["dpkg", "--print-architecture"]).stdout.strip()
+    if arch != host_arch:
+        sys.exit("the NVIDIA programs are built for %s, the repository is for %s: build it on a %s machine"
+                 % (host_arch, arch, arch))
+    folder = os.environ.get("UPSTREAM_BIN") or os.path.join(REPO_ROOT, ".cache", "upstream", "bin")
+    if not os.environ.get("UPSTREAM_BIN"):
+        proc = subprocess.run([os.path.join(REPO_ROOT, "scripts", "upstream.sh"), "peers-toolkit"],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            sys.exit("scripts/upstream.sh peers-toolkit failed (it builds nvidia-ctk and the runtimes from the toolkit's "
+                     "Go module):\n%s" % (proc.stdout + proc.stderr)[-3000:])
+    found = {}
+    for name in REAL:
+        path = os.path.join(folder, name)
+        if not os.access(path, os.X_OK):
+            sys.exit("%s is missing: run scripts/upstream.sh peers-toolkit (or unset UPSTREAM_BIN)" % path)
+        found[name] = path
+    return found
+
+
+def describe_programs(programs):
+    """One line per program: name, the version it prints, sha256 (the OUT/programs stamp)."""
+    lines = []
+    for name in REAL:
+        out = subprocess.run([programs[name], "--version"], capture_output=True, text=True, check=False).stdout
+        if name == "nvidia-container-runtime-hook":
+            out = subprocess.run([programs[name], "-version"], capture_output=True, text=True, check=False).stdout
+        version = (out.strip().splitlines() or ["?"])[0]
+        with open(programs[name], "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+        lines.append("%s\t%s\t%s" % (name, version, digest))
+    return "\n".join(lines) + "\n"
+
+
+def build_deb(workdir, outdir, pkg, version, arch, programs):
     deps, bins = PACKAGES[pkg]
     root = os.path.join(workdir, "%s_%s" % (pkg, version))
     os.makedirs(os.path.join(root, "DEBIAN"))
     docdir = os.path.join(root, "usr", "share", "doc", pkg)
     os.makedirs(docdir)
+    real = [name for name in bins if name in REAL]
     with open(os.path.join(docdir, "STAND-IN"), "w", encoding="utf-8") as fh:
-        fh.write("k3s_gpu.cluster test stand-in for NVIDIA's %s %s; no NVIDIA code.\n" % (pkg, version))
+        fh.write("k3s_gpu.cluster test stand-in package for NVIDIA's %s %s. %s\n" % (
+            pkg, version, ("Its programs %s are NVIDIA's, built from the Go module "
+                           "github.com/NVIDIA/nvidia-container-toolkit." % ", ".join(real)) if real
+            else "It contains no NVIDIA code."))
     if bins:
         bindir = os.path.join(root, "usr", "bin")
         os.makedirs(bindir)
         for name in bins:
             path = os.path.join(bindir, name)
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(STANDIN_SCRIPT.format(name=name, pkg=pkg, version=version, upstream=version.split("-")[0]))
+            if name in REAL:
+                shutil.copyfile(programs[name], path)
+            else:
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write(STANDIN_SCRIPT.format(name=name, pkg=pkg, version=version,
+                                                   upstream=version.split("-")[0]))
             os.chmod(path, 0o755)
     control = {
         "Package": pkg,
@@ -83,10 +142,15 @@ def build_deb(workdir, outdir, pkg, version, arch):
     }
     if deps:
         control["Depends"] = ", ".join("%s (= %s)" % (d, version) for d in deps)
+    if real:
+        contents = (" Its programs are NVIDIA's, built from the Go module\n"
+                    " github.com/NVIDIA/nvidia-container-toolkit: %s." % ", ".join(real))
+    else:
+        contents = " It contains no NVIDIA code."
     description = ("STAND-IN for NVIDIA's %s (k3s_gpu.cluster tests)\n"
                    " Test double built by molecule prepare with dpkg-deb. It has the real package's\n"
-                   " name, version and dependencies but no NVIDIA code: it proves repository,\n"
-                   " pinning and ordering logic only." % pkg)
+                   " name, version and dependencies; it proves repository, pinning and ordering logic.\n"
+                   "%s" % (pkg, contents))
     with open(os.path.join(root, "DEBIAN", "control"), "w", encoding="utf-8") as fh:
         for key, value in control.items():
             fh.write("%s: %s\n" % (key, value))
@@ -122,12 +186,24 @@ def main():
         sys.exit("usage: build_standin_repo.py OUT [ARCH]")
     out = os.path.abspath(sys.argv[1])
     arch = sys.argv[2] if len(sys.argv) > 2 else run(["dpkg", "--print-architecture"]).stdout.strip()
-    if os.path.exists(os.path.join(out, "fingerprint")):
-        print("stand-in repository exists in %s" % out)
-        return
     for tool in ("dpkg-deb", "gpg"):
         if shutil.which(tool) is None:
             sys.exit("%s not found on the controller: install dpkg and gnupg (apt-get install dpkg gnupg)" % tool)
+    programs = real_programs(arch)
+    stamp = describe_programs(programs)
+    stamp_path = os.path.join(out, "programs")
+    if os.path.exists(os.path.join(out, "fingerprint")):
+        with open(stamp_path, encoding="utf-8") if os.path.exists(stamp_path) else open(os.devnull) as fh:
+            if fh.read() == stamp:
+                print("stand-in repository exists in %s" % out)
+                return
+        print("the NVIDIA programs changed: rebuilding the stand-in repository in %s" % out)
+        for name in ("repo", "airgap", "repo.tar.gz", "fingerprint", "programs"):
+            target = os.path.join(out, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            elif os.path.exists(target):
+                os.remove(target)
     repo = os.path.join(out, "repo")
     pool = os.path.join(repo, "stable", "deb", arch)
     airgap = os.path.join(out, "airgap")
@@ -138,7 +214,7 @@ def main():
         entries = []
         for version in VERSIONS:
             for pkg in PACKAGES:
-                control, description, filename = build_deb(work, pool, pkg, version, arch)
+                control, description, filename = build_deb(work, pool, pkg, version, arch, programs)
                 entries.append(packages_entry(control, description, filename, pool))
                 if version == PINNED:
                     shutil.copy(os.path.join(pool, filename), os.path.join(airgap, filename))
@@ -174,6 +250,8 @@ def main():
         # One archive to copy into the instance (one transfer instead of one per file).
         with tarfile.open(os.path.join(out, "repo.tar.gz"), "w:gz") as tar:
             tar.add(repo, arcname=".")
+        with open(stamp_path, "w", encoding="utf-8") as fh:
+            fh.write(stamp)
         with open(os.path.join(out, "fingerprint"), "w", encoding="utf-8") as fh:
             fh.write(fpr + "\n")
         print("stand-in repository in %s, signed by %s" % (out, fpr))

@@ -2,8 +2,9 @@
 
 Shared by molecule/debian12 (toolkit from the signed stand-in repository, containerd) and
 molecule/debian13 (toolkit from an airgap folder, Docker daemon.json merge, NixOS render).
-The toolkit packages are stand-ins (build_standin_repo.py); the Debian driver packages are
-Debian's own.
+The toolkit packages are stand-ins (build_standin_repo.py) that carry NVIDIA's real Go programs
+(nvidia-ctk, the runtimes and hooks, built from the toolkit's Go module); nvidia-container-cli
+is a stand-in script. The Debian driver packages are Debian's own.
 """
 
 import json
@@ -78,6 +79,26 @@ def test_toolkit_packages_pinned(host):
         assert pkg.version == PINNED, f"{name} is {pkg.version}, pinned {PINNED}"
         desc = host.check_output(f"dpkg-query -W -f='${{Description}}' {name}")
         assert desc.startswith("STAND-IN"), f"{name} is not the stand-in: {desc}"
+
+
+def test_toolkit_programs_are_nvidias(host):
+    # The Go programs in the stand-in packages are NVIDIA's, built from the toolkit module
+    # (tests/upstream/peers-toolkit); libnvidia-container's CLI (C) stays a stand-in script.
+    stamp = open(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "standin", "programs")).read()
+    built = dict((line.split("\t")[0], line.split("\t")[1]) for line in stamp.splitlines())
+    for name, flag in (("nvidia-ctk", "--version"), ("nvidia-container-runtime", "--version"),
+                       ("nvidia-container-runtime.cdi", "--version"), ("nvidia-cdi-hook", "--version"),
+                       ("nvidia-container-runtime-hook", "-version")):
+        # The runtimes print their version, then look for runc (not installed here) and exit 1.
+        result = host.run(f"/usr/bin/{name} {flag}")
+        out = result.stdout
+        assert out.splitlines()[:1] == [built[name]], f"{name}: {out} {result.stderr}"
+        assert "STAND-IN" not in out
+    # The real nvidia-ctk works on the instance: it writes a containerd drop-in to stdout.
+    dry = host.run("nvidia-ctk runtime configure --runtime=containerd --config=/nonexistent.toml --dry-run")
+    assert dry.rc == 0 and 'BinaryName = "/usr/bin/nvidia-container-runtime"' in dry.stdout, dry.stdout + dry.stderr
+    cli = host.run("nvidia-container-cli --version")
+    assert "STAND-IN" in cli.stdout
 
 
 def test_toolkit_apt_preferences_pin(host):

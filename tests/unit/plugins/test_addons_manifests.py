@@ -81,8 +81,8 @@ def _recap(output):
     return int(match.group(1))
 
 
-@pytest.fixture(scope="module")
-def rendered():
+def render_cases():
+    """Render every case of render.yml into a new folder (the ``rendered`` fixture, tests/unit/conftest.py)."""
     tmp = tempfile.mkdtemp(prefix="k3s_gpu-render-")
     out = os.path.join(tmp, "out")
     for case in CASES:
@@ -236,7 +236,11 @@ def test_device_plugin_default_variants(rendered):
         assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
         container = pod["containers"][0]
-        assert container["image"] == "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+        assert container["image"] == "nvcr.io/nvidia/k8s-device-plugin:v0.20.0"
+        assert "FAIL_ON_INIT_ERROR" not in _env(container)  # gone from v0.20.0's manifest
+        volumes = dict((v["name"], v) for v in pod["volumes"])
+        assert volumes["device-plugin"]["hostPath"] == {"path": "/var/lib/kubelet/device-plugins",
+                                                        "type": "Directory"}
         config_file = _env(container)["CONFIG_FILE"]
         assert os.path.basename(config_file) in configs
     nixos = daemonsets["nvidia-device-plugin-nixos-ts2"]["spec"]["template"]["spec"]
@@ -264,7 +268,7 @@ def test_device_plugin_on_docker_has_no_runtime_class(rendered):
         assert "runtimeClassName" not in pod
         env = _env(pod["containers"][0])
         assert env["DEVICE_DISCOVERY_STRATEGY"] == "nvml"
-        assert env["FAIL_ON_INIT_ERROR"] == "true"
+        assert "FAIL_ON_INIT_ERROR" not in env  # the config file's flags.failOnInitError carries it
         assert pod["containers"][0]["image"].startswith("registry.example.com:5000/nvidia/")
     default = daemonsets["nvidia-device-plugin"]["spec"]["template"]["spec"]
     assert _env(default["containers"][0])["CONFIG_FILE"].endswith("/time-slicing-4.yaml")
