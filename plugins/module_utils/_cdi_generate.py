@@ -268,7 +268,14 @@ def load_options(path):
     return options
 
 
-def refresh(options, get_bin_path=_which, run_command=_run, log=print):
+def _say(line, stream=None):
+    """One line of the command's output (the journal, under systemd)."""
+    stream = stream or sys.stdout
+    stream.write(line + '\n')
+    stream.flush()
+
+
+def refresh(options, get_bin_path=_which, run_command=_run, log=_say):
     """Make the spec for the running driver and write it when it differs. Returns the exit code."""
     try:
         driver_version, gpus, facts = host_facts(get_bin_path, options['nvidia_smi_path'], options['timeout'])
@@ -307,12 +314,12 @@ def main(argv=None):
     """k3s-gpu-cdi-refresh --config FILE: refresh the spec the options in FILE describe."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 2 or argv[0] != '--config':
-        print('usage: k3s-gpu-cdi-refresh --config /etc/k3s-gpu/cdi-refresh.json', file=sys.stderr)
+        _say('usage: k3s-gpu-cdi-refresh --config /etc/k3s-gpu/cdi-refresh.json', sys.stderr)
         return 2
     try:
         options = load_options(argv[1])
     except (IOError, OSError, ValueError) as exc:
-        print('k3s-gpu-cdi-refresh: cannot use %s: %s (rerun the nvidia_container_toolkit role to rewrite it)'
-              % (argv[1], exc), file=sys.stderr)
+        _say('k3s-gpu-cdi-refresh: cannot use %s: %s (rerun the nvidia_container_toolkit role to rewrite it)'
+             % (argv[1], exc), sys.stderr)
         return 2
     return refresh(options)

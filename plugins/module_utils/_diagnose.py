@@ -331,11 +331,14 @@ def detect_duplicate_cdi_devices(cdi_specs):
         return []
     paths = sorted(set(p for dup in dups for p in dup["paths"]))
     toolkit = _cdi_owner.TOOLKIT_SPEC in paths or "/run/cdi/nvidia.yaml" in paths
-    fix = ("Keep one owner: rerun the nvidia_container_toolkit role (its spec wins: the toolkit's "
-           "nvidia-cdi-refresh units are kept off and their %s is removed), or remove the collection's "
-           "spec and set nvidia_container_toolkit_cdi_enabled: false to leave the spec to the toolkit."
-           % _cdi_owner.TOOLKIT_SPEC) if toolkit else (
-           "Keep one spec per device: remove the spec you did not mean to keep.")
+    if toolkit:
+        fix = ("Keep one owner: rerun the nvidia_container_toolkit role (its spec wins: the toolkit's "
+               "nvidia-cdi-refresh units are kept off and their %s is removed), or remove the collection's "
+               "spec and set nvidia_container_toolkit_cdi_enabled: false to leave the spec to the toolkit."
+               % _cdi_owner.TOOLKIT_SPEC)
+    else:
+        fix = "Keep one spec per device: remove the spec you did not mean to keep."
+
     return [finding(
         "duplicate_cdi_devices", "Two CDI specs define the same GPU devices",
         "%s define %s; CDI consumers refuse a device defined twice in one folder, and across "
@@ -505,8 +508,9 @@ def run_all(data):
     nvidia_status (from nvidia_smi_facts), nvidia_smi_rc, nvidia_smi_output, proc_driver_version, driver_version, toolkit_mtimes,
     containerd_config_text, containerd_config_mtime, logs (name -> text), cdi_specs
     (path -> text), cdi_refresh_config (text of /etc/k3s-gpu/cdi-refresh.json, the options of
-    the collection's CDI self-heal), toolkit_cdi_refresh (bool: the toolkit's nvidia-cdi-refresh units exist), node_name, node (node JSON), api_error, config_taints (list of
-    K3s taint strings), kernel_config.
+    the collection's CDI self-heal), toolkit_cdi_refresh (bool: the toolkit's nvidia-cdi-refresh
+    units exist), node_name, node (node JSON), api_error, config_taints (list of K3s taint
+    strings), kernel_config.
     """
     data = data or {}
     gpu = bool(data.get("gpu_node"))

@@ -545,7 +545,7 @@ def gpu_count():
         return None
     try:
         import subprocess
-        proc = subprocess.run([smi, "-L"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30)
+        proc = subprocess.run([smi, "-L"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30, check=False)
     except (OSError, ValueError):
         return 0
     if proc.returncode != 0:
@@ -589,8 +589,8 @@ def _eviction_blocked(state, pod):
                    if p["metadata"].get("namespace", "default") == namespace
                    and _selects(pdb["spec"].get("selector", {}).get("matchLabels"), p["metadata"].get("labels") or {})]
         spec = pdb["spec"]
-        if spec.get("maxUnavailable") == 0 or (isinstance(spec.get("minAvailable"), int)
-                                                and len(covered) - 1 < spec["minAvailable"]):
+        too_few = isinstance(spec.get("minAvailable"), int) and len(covered) - 1 < spec["minAvailable"]
+        if spec.get("maxUnavailable") == 0 or too_few:
             return pdb
     return None
 
