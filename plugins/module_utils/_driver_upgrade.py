@@ -23,7 +23,6 @@ import time
 GPU_RESOURCE_PREFIX = 'nvidia.com/'
 # Set on a node while this playbook holds it cordoned; a later run may uncordon it.
 CORDON_ANNOTATION = 'k3s-gpu.io/driver-upgrade'
-EVICT_LABEL = 'k3s-gpu.io/driver-upgrade-evict'
 _QUANTITY = re.compile(r'^([0-9]+)$')
 
 
