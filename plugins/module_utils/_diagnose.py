@@ -14,9 +14,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import re
 
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi_owner
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
@@ -272,10 +274,37 @@ def spec_text_driver_versions(text):
     return _cdi.spec_driver_versions(spec)
 
 
-def detect_stale_cdi(driver_version, cdi_specs):
+def refresh_spec_path(config_text):
+    """The spec the collection's self-heal keeps, from the text of its options file; None when
+    there is none (or it cannot be read: the stale finding then names nvidia-ctk)."""
+    if not config_text:
+        return None
+    try:
+        options = json.loads(config_text)
+    except ValueError:
+        return None
+    return str(options.get("path") or "/etc/cdi/nvidia.yaml") if isinstance(options, dict) else None
+
+
+def cdi_fix_command(path, refresh_path=None, toolkit_refresh=False):
+    """The command that regenerates the spec at ``path``: the unit that owns it (the collection's
+    self-heal for ``refresh_path``, the toolkit's nvidia-cdi-refresh for /var/run/cdi/nvidia.yaml
+    when the node has it), else nvidia-ctk."""
+    if refresh_path and path == refresh_path:
+        return ("`systemctl start %s` (the collection's CDI self-heal; `journalctl -u %s` says why it "
+                "did not run by itself)" % (_cdi_owner.REFRESH_UNIT, _cdi_owner.REFRESH_UNIT))
+    if toolkit_refresh and path == _cdi_owner.TOOLKIT_SPEC:
+        return "`systemctl restart nvidia-cdi-refresh.service` (the toolkit's refresh unit writes it)"
+    return ("`nvidia-ctk cdi generate --output %s` (or rerun the nvidia_container_toolkit role / the "
+            "cdi_spec module)" % path)
+
+
+def detect_stale_cdi(driver_version, cdi_specs, refresh_path=None, toolkit_refresh=False):
     """A CDI spec that names libraries of another driver version than the running one.
 
-    ``cdi_specs``: path -> spec text (YAML or JSON).
+    ``cdi_specs``: path -> spec text (YAML or JSON). ``refresh_path``: the spec the collection's
+    self-heal unit keeps (from /etc/k3s-gpu/cdi-refresh.json), ``toolkit_refresh``: the node has
+    the toolkit's nvidia-cdi-refresh units; they decide the command the fix names.
     """
     if not driver_version or not cdi_specs:
         return []
@@ -289,11 +318,35 @@ def detect_stale_cdi(driver_version, cdi_specs):
                 "%s references driver libraries of version %s but the running driver is %s; "
                 "containers using it fail and the device plugin may crash-loop with 0 GPUs."
                 % (path, ", ".join(stale), driver_version),
-                "Regenerate it: `nvidia-ctk cdi generate --output %s` (or rerun the "
-                "nvidia_container_toolkit role / the cdi_spec module), then restart the device "
-                "plugin pod." % path,
+                "Regenerate it: %s, then restart the device plugin pod."
+                % cdi_fix_command(path, refresh_path, toolkit_refresh),
                 _lines_matching(text, r"(\.so\.|/)(%s)" % "|".join(re.escape(v) for v in stale))[:4]))
     return found
+
+
+def detect_duplicate_cdi_devices(cdi_specs):
+    """Two spec files (in /etc/cdi and /var/run/cdi) that define the same device."""
+    dups = _cdi_owner.duplicates(cdi_specs)
+    if not dups:
+        return []
+    paths = sorted(set(p for dup in dups for p in dup["paths"]))
+    toolkit = _cdi_owner.TOOLKIT_SPEC in paths or "/run/cdi/nvidia.yaml" in paths
+    if toolkit:
+        fix = ("Keep one owner: rerun the nvidia_container_toolkit role (its spec wins: the toolkit's "
+               "nvidia-cdi-refresh units are kept off and their %s is removed), or remove the collection's "
+               "spec and set nvidia_container_toolkit_cdi_enabled: false to leave the spec to the toolkit."
+               % _cdi_owner.TOOLKIT_SPEC)
+    else:
+        fix = "Keep one spec per device: remove the spec you did not mean to keep."
+
+    return [finding(
+        "duplicate_cdi_devices", "Two CDI specs define the same GPU devices",
+        "%s define %s; CDI consumers refuse a device defined twice in one folder, and across "
+        "/etc/cdi and /var/run/cdi the one in /var/run/cdi silently wins, so a fix to the other "
+        "has no effect." % (" and ".join(paths), ", ".join(dup["device"] for dup in dups[:4])
+                            + (" and more" if len(dups) > 4 else "")),
+        fix,
+        ["%s: %s" % (dup["device"], ", ".join(dup["paths"])) for dup in dups])]
 
 
 # ---------------------------------------------------------------------- node / cluster
@@ -454,8 +507,10 @@ def run_all(data):
     ``data`` keys (each optional): gpu_node (bool), container_runtime, nixos (bool),
     nvidia_status (from nvidia_smi_facts), nvidia_smi_rc, nvidia_smi_output, proc_driver_version, driver_version, toolkit_mtimes,
     containerd_config_text, containerd_config_mtime, logs (name -> text), cdi_specs
-    (path -> text), node_name, node (node JSON), api_error, config_taints (list of
-    K3s taint strings), kernel_config.
+    (path -> text), cdi_refresh_config (text of /etc/k3s-gpu/cdi-refresh.json, the options of
+    the collection's CDI self-heal), toolkit_cdi_refresh (bool: the toolkit's nvidia-cdi-refresh
+    units exist), node_name, node (node JSON), api_error, config_taints (list of K3s taint
+    strings), kernel_config.
     """
     data = data or {}
     gpu = bool(data.get("gpu_node"))
@@ -477,7 +532,9 @@ def run_all(data):
     if not driver_version:
         match = _SMI_DRIVER.search(data.get("nvidia_smi_output") or "")
         driver_version = match.group(1) if match else None
-    found += detect_stale_cdi(driver_version, data.get("cdi_specs"))
+    found += detect_stale_cdi(driver_version, data.get("cdi_specs"), refresh_spec_path(data.get("cdi_refresh_config")),
+                              bool(data.get("toolkit_cdi_refresh")))
+    found += detect_duplicate_cdi_devices(data.get("cdi_specs"))
     node = data.get("node")
     taints = list(data.get("config_taints") or []) + list(_node_taints(node))
     found += detect_foreign_gpu_taint(taints, gpu)

@@ -209,114 +209,20 @@ backup_file:
   type: str
 '''
 
-import json
-import os
-import shutil
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi_generate
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _files
-from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _nvidia_smi
-from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _proc
-from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
-
-
-def read_spec(path):
-    """(text, spec, problem): the existing spec parsed, or why it could not be read."""
-    text = _files.read_text(path)
-    if text is None:
-        return None, None, None
-    try:
-        return text, _yaml.loads(text), None
-    except ValueError as exc:
-        return text, None, 'cannot read %s as YAML or JSON: %s' % (path, exc)
-
-
-def render(spec, fmt):
-    if fmt == 'json':
-        return json.dumps(spec, indent=2) + '\n'
-    return _yaml.dump(spec, header='CDI spec written by k3s_gpu.cluster.cdi_spec; changes are overwritten.')
-
-
-def ld_cache_dirs(module, driver_root):
-    """Folders of NVIDIA/CUDA libraries in the host's ld cache (only when driver_root is /)."""
-    if driver_root not in ('/', ''):
-        return []
-    ldconfig = module.get_bin_path('ldconfig', opt_dirs=['/sbin', '/usr/sbin'])
-    if not ldconfig:
-        return []
-    rc, out, _err = module.run_command([ldconfig, '-p'])
-    dirs = []
-    for line in out.splitlines() if rc == 0 else []:
-        if '=>' in line and ('nvidia' in line or 'libcuda' in line):
-            folder = os.path.dirname(line.split('=>', 1)[1].strip())
-            if folder not in dirs:
-                dirs.append(folder)
-    return dirs
 
 
 def host_facts(module):
     """Driver version and GPUs from one nvidia-smi run; (None, None) when nvidia-smi is absent."""
-    p = module.params
-    facts = _nvidia_smi.gather(module.get_bin_path, p['nvidia_smi_path'], p['timeout'])
-    if facts['status'] == 'ok':
-        return facts['driver_version'], facts['gpus']
-    if facts['status'] == 'not_installed' and not p['nvidia_smi_path']:
-        return None, None
-    module.fail_json(msg='cannot make a CDI spec: %s' % facts['message'], nvidia=facts)
-
-
-def generate_ctk(module, ctk, driver_version):
-    p = module.params
-    work = tempfile.mkdtemp(prefix='cdi_spec.')
     try:
-        out_file = os.path.join(work, 'nvidia.yaml')
-        cmd = [ctk, 'cdi', 'generate', '--output=%s' % out_file, '--format=yaml', '--vendor=%s' % p['vendor'],
-               '--class=%s' % p['class'], '--driver-root=%s' % p['driver_root'], '--dev-root=%s' % p['dev_root']]
-        for strategy in p['device_name_strategy']:
-            cmd.append('--device-name-strategy=%s' % strategy)
-        for folder in p['library_dirs']:
-            cmd.append('--library-search-path=%s' % folder)
-        rc, out, err = _proc.run(cmd, p['timeout'])
-        if rc is None:
-            module.fail_json(msg='nvidia-ctk cdi generate did not finish in %d s: raise timeout or use backend=native'
-                             % p['timeout'])
-        if rc != 0 or not os.path.exists(out_file):
-            detail = ' '.join((err or out).split())[-600:]
-            module.fail_json(msg='nvidia-ctk cdi generate failed (exit code %s): %s. Run "%s" by hand, or use '
-                                 'backend=native' % (rc, detail, ' '.join(cmd)))
-        with open(out_file) as handle:
-            spec = _yaml.loads(handle.read())
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    if not isinstance(spec, dict):
-        module.fail_json(msg='nvidia-ctk cdi generate wrote something that is not a CDI spec')
-    # Declare the lowest version its fields need, for consumers with an older CDI library.
-    spec['cdiVersion'] = _cdi.minimum_version(spec)
-    stale = _cdi.stale_reason(spec, driver_version)
-    if stale:
-        module.fail_json(msg='nvidia-ctk cdi generate made a spec for another driver (%s): nvidia-ctk found the '
-                             'libraries of an old driver; remove them or set library_dirs and driver_root' % stale,
-                         spec=spec)
-    return spec
-
-
-def why_rewrite(text, existing, read_problem, driver_version, spec):
-    """Why an existing spec that differs from the wanted ``spec`` is rewritten."""
-    if text is None:
-        return 'there was no spec'
-    if read_problem:
-        return read_problem
-    stale = _cdi.stale_reason(existing, driver_version)
-    if stale:
-        return stale
-    annotations = existing.get('annotations') if isinstance(existing, dict) else None
-    if isinstance(annotations, dict) and _cdi.LEGACY_ANNOTATION_DRIVER in annotations:
-        return ('the spec was written by an earlier cdi_spec (cdiVersion %s with annotations); it is rewritten with '
-                'cdiVersion %s, which consumers with an older CDI library read'
-                % (existing.get('cdiVersion'), spec.get('cdiVersion')))
-    return 'the spec differs from what the host needs'
+        driver_version, gpus, _facts = _cdi_generate.host_facts(module.get_bin_path, module.params['nvidia_smi_path'],
+                                                                module.params['timeout'])
+    except _cdi_generate.CdiError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    return driver_version, gpus
 
 
 def main():
@@ -354,9 +260,9 @@ def main():
             result['backup_file'] = done['backup_file']
         module.exit_json(**result)
 
-    text, existing, read_problem = read_spec(p['path'])
+    text, existing, read_problem = _cdi_generate.read_spec(p['path'])
     driver_version, gpus = host_facts(module)
-    cache_dirs = ld_cache_dirs(module, p['driver_root'])
+    cache_dirs = _cdi_generate.ld_cache_dirs(module.get_bin_path, module.run_command, p['driver_root'])
     if driver_version is None:
         driver_version = _cdi.driver_version_from_host(p['driver_root'], list(p['library_dirs']) + cache_dirs +
                                                        _cdi.LIB_DIRS)
@@ -379,60 +285,24 @@ def main():
             module.warn(advice)
         module.exit_json(**result)
 
-    backend = p['backend']
-    ctk = None
-    if backend in ('auto', 'nvidia-ctk'):
-        ctk = p['nvidia_ctk_path'] or module.get_bin_path(
-            'nvidia-ctk', opt_dirs=['/usr/bin', '/usr/local/bin', '/usr/local/nvidia/toolkit'])
-        if ctk and not (os.path.isfile(ctk) and os.access(ctk, os.X_OK)):
-            ctk = None
-        if backend == 'nvidia-ctk' and not ctk:
-            module.fail_json(msg='backend=nvidia-ctk but nvidia-ctk was not found: install nvidia-container-toolkit-base, '
-                                 'set nvidia_ctk_path, or use backend=native')
-        backend = 'nvidia-ctk' if ctk else 'native'
-    result['backend'] = backend
-
-    if backend == 'native':
-        if not driver_version:
-            module.fail_json(msg='cannot tell the driver version: nvidia-smi is not installed, /proc/driver/nvidia/version '
-                                 'is missing and no libcuda.so.<version> is under %s in %s; install the driver or add '
-                                 'library_dirs' % (p['driver_root'], ', '.join(_cdi.LIB_DIRS)), **result)
-        found = _cdi.discover(p['driver_root'], p['dev_root'], p['library_dirs'], driver_version, gpus, cache_dirs,
-                              caps=p['caps'])
-        if found['cap_problems']:
-            module.fail_json(msg='%s; nothing was written' % '; '.join(found['cap_problems']), **result)
-        for warning in found['warnings']:
-            module.warn(warning)
-        if not found['gpus']:
-            module.fail_json(msg='no NVIDIA GPU device node (/dev/nvidiaN) found under %s: load the driver (modprobe '
-                                 'nvidia; nvidia-smi creates the nodes) or fix dev_root. %s'
-                                 % (p['dev_root'], '; '.join(found['problems'])), **result)
-        if not found['libraries']:
-            module.fail_json(msg='no driver library named lib*.so.%s under %s in %s: add the folder that holds '
-                                 'libcuda.so.%s to library_dirs'
-                                 % (driver_version, p['driver_root'], ', '.join(found['lib_dirs']), driver_version),
-                             **result)
-        spec = _cdi.build_spec(found, p['vendor'], p['class'], p['device_name_strategy'], p['dev_root'])
-    else:
-        if sorted(p['caps']) != ['mig-access']:
-            module.warn('caps applies to the native backend only; nvidia-ctk decides the capabilities itself')
-        spec = generate_ctk(module, ctk, driver_version)
-
-    problems, advice = _cdi.check_spec(spec, check_paths=True)
-    if problems:
-        module.fail_json(msg='the generated CDI spec is not valid, nothing was written: %s' % '; '.join(problems),
-                         problems=problems, spec=spec, backend=backend)
-    result['advice'] = advice
-    for item in advice:
-        module.warn(item)
+    try:
+        ctk = _cdi_generate.find_ctk(module.get_bin_path, p)
+        result['backend'] = 'nvidia-ctk' if ctk else 'native'
+        spec, result['backend'], result['advice'] = _cdi_generate.make_spec(p, driver_version, gpus, cache_dirs, ctk,
+                                                                            module.warn)
+    except _cdi_generate.CdiError as exc:
+        details = dict(result)
+        details.update(exc.details)
+        details.pop('msg', None)
+        module.fail_json(msg=exc.msg, **details)
     result['spec'] = spec
     result['devices'] = _cdi.device_names(spec)
 
     if existing == spec:
         result['reason'] = 'the spec is up to date'
     else:
-        result['reason'] = why_rewrite(text, existing, read_problem, driver_version, spec)
-    new_text = render(spec, p['format'])
+        result['reason'] = _cdi_generate.why_rewrite(text, existing, read_problem, driver_version, spec)
+    new_text = _cdi_generate.render(spec, p['format'])
     if existing == spec:
         new_text = text  # same content: keep the file as it is (formatting does not count)
     done = _files.write_text(module, p['path'], new_text, backup=p['backup'])

@@ -23,11 +23,18 @@ upgrade/reset playbooks talk to, and nothing else:
   not the Kubernetes API); agents and joining servers register there with their
   token, labels and taints and send heartbeats;
 * ``k3s kubectl get node(s) [NAME] -o json``, ``cordon``, ``uncordon``, ``drain``
-  answer from that registry; ``k3s etcd-snapshot save`` writes a snapshot marker.
+  answer from that registry; ``k3s etcd-snapshot save`` writes a snapshot marker;
+* for the driver-upgrade scenario (section "workloads"): a node reports allocatable
+  ``nvidia.com/gpu`` (the GPUs ``nvidia-smi -L`` lists when K3s starts, 0 when it fails; none
+  without nvidia-smi), node annotations, and pod/PodDisruptionBudget records (``create -f``
+  of JSON, ``get pods``, ``label``, ``delete``) that ``drain`` evicts, client-side like kubectl:
+  DaemonSet pods skipped with ``--ignore-daemonsets``, pods without a controller only with
+  ``--force``, ``--pod-selector``, a PDB that allows no disruption blocks the eviction until
+  ``--timeout``. Evicted pods are removed, never rescheduled.
 
 It proves that the roles wire files, tokens, services and joins together
 correctly.  It proves nothing about K3s itself: no Kubernetes API, no kubelet,
-no containerd, no pods, no CNI, no etcd.
+no containerd, no running pods (pod records only), no scheduler, no CNI, no etcd.
 """
 
 import hashlib
@@ -274,6 +281,7 @@ class Registry(object):
                 node = request["node"]
                 old = nodes.get(node["name"], {})
                 node["unschedulable"] = old.get("unschedulable", False)
+                node["annotations"] = old.get("annotations", {})
                 node["joined"] = now
                 node["seen"] = now
                 nodes[node["name"]] = node
@@ -285,6 +293,11 @@ class Registry(object):
                 return {"ok": True}
             elif op == "get":
                 return {"ok": True, "nodes": nodes, "now": now}
+            elif op in WORKLOAD_OPS:
+                reply = workload_op(self.state, request, now)
+                if reply.get("ok") and op not in ("pods",):
+                    self.save()
+                return reply
             elif op in ("cordon", "uncordon", "drain"):
                 if request["name"] not in nodes:
                     return {"ok": False, "error": 'nodes "%s" not found' % request["name"]}
@@ -349,7 +362,8 @@ def node_record(config, role):
         labels["node-role.kubernetes.io/control-plane"] = "true"
     return {"name": node_name(config), "role": role, "version": VERSION, "labels": labels,
             "taints": [parse_taint(str(t)) for t in as_list(config.get("node-taint"))],
-            "runtime": "docker://stand-in" if config.get("docker") else "containerd://stand-in"}
+            "runtime": "docker://stand-in" if config.get("docker") else "containerd://stand-in",
+            "gpus": gpu_count()}
 
 
 def on_term(config):
@@ -466,15 +480,21 @@ def node_json(node, now):
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": node["name"], "labels": node["labels"],
-                     "annotations": {"k3s-standin": "this node is served by the K3S STAND-IN, not K3s"}},
+                     "annotations": dict(node.get("annotations") or {},
+                                         **{"k3s-standin": "this node is served by the K3S STAND-IN, not K3s"})},
         "spec": {"taints": node["taints"], "unschedulable": node.get("unschedulable", False)},
-        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-                   "nodeInfo": {"kubeletVersion": node["version"], "containerRuntimeVersion": node["runtime"]}},
+        "status": dict({"conditions": [{"type": "Ready", "status": "True" if ready else "False",
+                                        "lastHeartbeatTime": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                           time.gmtime(node.get("seen", 0)))}],
+                        "nodeInfo": {"kubeletVersion": node["version"], "containerRuntimeVersion": node["runtime"]}},
+                       **node_resources(node)),
     }
 
 
 def kubectl(args):
     config = load_config()
+    if kubectl_workloads(config, args):
+        return
     words, skip = [], False
     for arg in args:
         if skip:
@@ -505,7 +525,278 @@ def kubectl(args):
             return
     except OSError as exc:
         die("The connection to the server was refused (%s)" % exc)
-    die("the K3S STAND-IN implements only: kubectl get node(s) [NAME] -o json, cordon, uncordon, drain", 2)
+    die("the K3S STAND-IN implements only: kubectl get node(s) [NAME] -o json, cordon, uncordon, drain, and the "
+        "workload commands (get pods, create -f, delete, label, annotate)", 2)
+
+
+# ---------------------------------------------------------------- workloads (driver upgrade)
+# Only what playbooks/driver_upgrade.yml asks of a cluster: allocatable GPUs, node
+# annotations, pods and PodDisruptionBudgets, and a drain that evicts like kubectl's.
+WORKLOAD_OPS = ("annotate", "pods", "create", "label", "delete", "evict")
+VALUE_FLAGS = ("-o", "--output", "-n", "--namespace", "--timeout", "--grace-period", "-l", "--selector",
+               "--field-selector", "--pod-selector", "-f", "--filename")
+
+
+def gpu_count():
+    """GPUs the node offers when K3s starts: those ``nvidia-smi -L`` lists (0 when it fails),
+    None without nvidia-smi. Stands in for the device plugin registering with the kubelet."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return None
+    try:
+        import subprocess
+        proc = subprocess.run([smi, "-L"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30, check=False)
+    except (OSError, ValueError):
+        return 0
+    if proc.returncode != 0:
+        return 0
+    return len([line for line in proc.stdout.decode("utf-8", "replace").splitlines() if line.startswith("GPU ")])
+
+
+def node_resources(node):
+    if node.get("gpus") is None:
+        return {}
+    resources = {"cpu": "2", "pods": "110", "nvidia.com/gpu": str(node["gpus"])}
+    return {"capacity": dict(resources), "allocatable": dict(resources)}
+
+
+def _selects(match_labels, labels):
+    return all(labels.get(key) == value for key, value in (match_labels or {}).items())
+
+
+def _parse_selector(text):
+    selector = {}
+    for part in filter(None, (text or "").split(",")):
+        key, _sep, value = part.partition("=")
+        selector[key.strip()] = value.strip()
+    return selector
+
+
+def _pod_key(pod):
+    return "%s/%s" % (pod["metadata"].get("namespace", "default"), pod["metadata"]["name"])
+
+
+def _eviction_blocked(state, pod):
+    """The PDB that forbids evicting ``pod`` now, or None."""
+    labels = pod["metadata"].get("labels") or {}
+    namespace = pod["metadata"].get("namespace", "default")
+    for pdb in state.get("pdbs", {}).values():
+        if pdb["metadata"].get("namespace", "default") != namespace:
+            continue
+        if not _selects(pdb["spec"].get("selector", {}).get("matchLabels"), labels):
+            continue
+        covered = [p for p in state.get("pods", {}).values()
+                   if p["metadata"].get("namespace", "default") == namespace
+                   and _selects(pdb["spec"].get("selector", {}).get("matchLabels"), p["metadata"].get("labels") or {})]
+        spec = pdb["spec"]
+        too_few = isinstance(spec.get("minAvailable"), int) and len(covered) - 1 < spec["minAvailable"]
+        if spec.get("maxUnavailable") == 0 or too_few:
+            return pdb
+    return None
+
+
+def workload_op(state, request, now):
+    """The registry side (under the registry lock): one small operation per request."""
+    op = request["op"]
+    pods = state.setdefault("pods", {})
+    pdbs = state.setdefault("pdbs", {})
+    if op == "pods":
+        return {"ok": True, "pods": [pods[k] for k in sorted(pods)]}
+    if op == "create":
+        for item in request["items"]:
+            item.setdefault("metadata", {}).setdefault("namespace", "default")
+            key = _pod_key(item)
+            store = pods if item.get("kind") == "Pod" else pdbs if item.get("kind") == "PodDisruptionBudget" else None
+            if store is None:
+                return {"ok": False, "error": "the stand-in creates only Pod and PodDisruptionBudget, not %s" % item.get("kind")}
+            if key in store:
+                return {"ok": False, "error": 'Error from server (AlreadyExists): %s "%s" already exists'
+                                              % (item["kind"], item["metadata"]["name"])}
+            if item["kind"] == "Pod":
+                if item.get("spec", {}).get("nodeName") not in state["nodes"]:
+                    return {"ok": False, "error": "stand-in pods need spec.nodeName of a registered node"}
+                item["status"] = {"phase": "Running"}
+            store[key] = item
+        state["events"].append([now, "create", ",".join(_pod_key(i) for i in request["items"]), None])
+        return {"ok": True}
+    if op == "delete":
+        store = pods if request["kind"] == "pod" else pdbs
+        if store.pop(request["key"], None) is None:
+            return {"ok": False, "error": 'Error from server (NotFound): %s "%s" not found' % (request["kind"], request["key"])}
+        state["events"].append([now, "delete", request["key"], request["kind"]])
+        return {"ok": True}
+    if op == "label":
+        pod = pods.get(request["key"])
+        if pod is None:
+            return {"ok": False, "error": 'Error from server (NotFound): pods "%s" not found' % request["key"]}
+        pod["metadata"].setdefault("labels", {}).update(request["labels"])
+        return {"ok": True}
+    if op == "annotate":
+        node = state["nodes"].get(request["name"])
+        if node is None:
+            return {"ok": False, "error": 'Error from server (NotFound): nodes "%s" not found' % request["name"]}
+        annotations = node.setdefault("annotations", {})
+        for key, value in request["set"].items():
+            annotations[key] = value
+        for key in request["remove"]:
+            annotations.pop(key, None)
+        state["events"].append([now, "annotate", request["name"], json.dumps(request["set"], sort_keys=True)
+                                if request["set"] else "-" + ",".join(request["remove"])])
+        return {"ok": True}
+    # evict
+    pod = pods.get(request["key"])
+    if pod is None:
+        return {"ok": True, "gone": True}
+    pdb = _eviction_blocked(state, pod)
+    if pdb is not None:
+        return {"ok": False, "code": 429, "error": "Cannot evict pod as it would violate the pod's disruption budget."}
+    del pods[request["key"]]
+    state["events"].append([now, "evict", request["key"], pod["spec"].get("nodeName")])
+    return {"ok": True}
+
+
+def parse_kubectl(args):
+    """(words, flags) of a kubectl command line: --flag=value, --flag value, -n NS, -A."""
+    words, flags, i = [], {}, 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--") and "=" in arg:
+            key, _sep, value = arg.partition("=")
+            flags[key] = value
+        elif arg in VALUE_FLAGS and i + 1 < len(args):
+            flags[arg] = args[i + 1]
+            i += 1
+        elif arg.startswith("-"):
+            flags[arg] = True
+        else:
+            words.append(arg)
+        i += 1
+    return words, flags
+
+
+def _request(config, request):
+    request["token"] = client_token(config)
+    reply = call(client_address(config), request)
+    if not reply.get("ok"):
+        die(reply.get("error") or "error: %s" % reply, 1)
+    return reply
+
+
+def _kind_and_name(words):
+    """('pod', 'NAME') from ['pod', 'NAME'] or ['pod/NAME']."""
+    if words and "/" in words[0]:
+        kind, _sep, name = words[0].partition("/")
+        return kind, name
+    return (words[0] if words else ""), (words[1] if len(words) > 1 else "")
+
+
+def _drain(config, node, flags):
+    """kubectl drain, client-side like kubectl: cordon, pick the pods, evict each until --timeout."""
+    timeout = float(str(flags.get("--timeout", "0")).rstrip("s") or 0) or 86400.0
+    _request(config, {"op": "drain", "name": node})
+    print("node/%s cordoned" % node)
+    selector = _parse_selector(flags.get("--pod-selector"))
+    pods = [p for p in _request(config, {"op": "pods"})["pods"]
+            if p["spec"].get("nodeName") == node and _selects(selector, p["metadata"].get("labels") or {})]
+    evict, problems = [], []
+    for pod in pods:
+        owners = [o.get("kind") for o in pod["metadata"].get("ownerReferences") or []]
+        if "DaemonSet" in owners:
+            if not flags.get("--ignore-daemonsets"):
+                problems.append("cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): %s" % _pod_key(pod))
+            else:
+                print("Warning: ignoring DaemonSet-managed Pods: %s" % _pod_key(pod))
+            continue
+        if not owners and not flags.get("--force"):
+            problems.append("cannot delete Pods that declare no controller (use --force to override): %s" % _pod_key(pod))
+            continue
+        evict.append(pod)
+    if problems:
+        die("error: unable to drain node \"%s\" due to error: %s, continuing command...\n"
+            "There are pending nodes to be drained:\n %s" % (node, "; ".join(problems), node), 1)
+    deadline = time.time() + timeout
+    for pod in evict:
+        key = _pod_key(pod)
+        while True:
+            reply = call(client_address(config), {"op": "evict", "key": key, "token": client_token(config)})
+            if reply.get("ok"):
+                print("evicting pod %s\npod/%s evicted" % (key, pod["metadata"]["name"]))
+                break
+            sys.stderr.write('error when evicting pods/"%s" -n "%s" (will retry after 5s): %s\n'
+                             % (pod["metadata"]["name"], pod["metadata"].get("namespace", "default"), reply.get("error")))
+            if time.time() + 1 > deadline:
+                die("error: unable to drain node \"%s\" due to error: [error when evicting pods/\"%s\" -n \"%s\": "
+                    "global timeout reached: %s], continuing command...\nThere are pending nodes to be drained:\n %s"
+                    % (node, pod["metadata"]["name"], pod["metadata"].get("namespace", "default"),
+                       flags.get("--timeout"), node), 1)
+            time.sleep(1)
+    print("node/%s drained" % node)
+
+
+def kubectl_workloads(config, args):
+    """The workload commands; False for those the rest of kubectl() answers."""
+    words, flags = parse_kubectl(args)
+    verb = words[0] if words else ""
+    try:
+        if verb == "get" and len(words) >= 2 and words[1] in ("pod", "pods", "po"):
+            pods = _request(config, {"op": "pods"})["pods"]
+            namespace = None if flags.get("-A") or flags.get("--all-namespaces") else flags.get("-n", flags.get("--namespace", "default"))
+            field = flags.get("--field-selector", "")
+            node = field.split("=", 1)[1] if field.startswith("spec.nodeName=") else None
+            if field and node is None:
+                die("the K3S STAND-IN understands only --field-selector spec.nodeName=NAME", 2)
+            items = [p for p in pods if (namespace is None or p["metadata"]["namespace"] == namespace)
+                     and (node is None or p["spec"].get("nodeName") == node)
+                     and _selects(_parse_selector(flags.get("-l") or flags.get("--selector")), p["metadata"].get("labels") or {})]
+            print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}, indent=2))
+            return True
+        if verb == "create" and (flags.get("-f") or flags.get("--filename")):
+            with open(flags.get("-f") or flags.get("--filename")) as handle:
+                doc = json.load(handle)
+            items = doc.get("items", []) if doc.get("kind") == "List" else [doc]
+            _request(config, {"op": "create", "items": items})
+            for item in items:
+                print("%s/%s created" % (item["kind"].lower(), item["metadata"]["name"]))
+            return True
+        if verb == "delete" and len(words) >= 2:
+            kind, name = _kind_and_name(words[1:])
+            kind = {"pod": "pod", "pods": "pod", "pdb": "pdb", "poddisruptionbudget": "pdb"}.get(kind)
+            if kind is None:
+                die("the K3S STAND-IN deletes only pods and pdbs", 2)
+            _request(config, {"op": "delete", "kind": kind,
+                              "key": "%s/%s" % (flags.get("-n", flags.get("--namespace", "default")), name)})
+            print('%s "%s" deleted' % (kind, name))
+            return True
+        if verb == "label" and len(words) >= 3:
+            kind, name = _kind_and_name(words[1:])
+            rest = words[3:] if "/" not in words[1] else words[2:]
+            if kind not in ("pod", "pods", "po"):
+                die("the K3S STAND-IN labels only pods", 2)
+            _request(config, {"op": "label", "key": "%s/%s" % (flags.get("-n", flags.get("--namespace", "default")), name),
+                              "labels": _parse_selector(",".join(rest))})
+            print("pod/%s labeled" % name)
+            return True
+        if verb == "annotate" and len(words) >= 3:
+            kind, name = _kind_and_name(words[1:])
+            rest = words[3:] if "/" not in words[1] else words[2:]
+            if kind not in ("node", "nodes", "no"):
+                die("the K3S STAND-IN annotates only nodes", 2)
+            changes = {"op": "annotate", "name": name, "set": {}, "remove": []}
+            for item in rest:
+                if item.endswith("-") and "=" not in item:
+                    changes["remove"].append(item[:-1])
+                else:
+                    key, _sep, value = item.partition("=")
+                    changes["set"][key] = value
+            _request(config, changes)
+            print("node/%s annotated" % name)
+            return True
+        if verb == "drain" and len(words) >= 2:
+            _drain(config, words[1], flags)
+            return True
+    except OSError as exc:
+        die("The connection to the server was refused (%s)" % exc)
+    return False
 
 
 def etcd_snapshot(args):
