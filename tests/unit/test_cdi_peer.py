@@ -29,6 +29,7 @@ import fake_driver
 from conftest import REPO_ROOT, fixture_path
 from test_cdi import CTK_SPEC, UUID, fake_ctk, script
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi_generate
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
 from ansible_collections.k3s_gpu.cluster.plugins.modules import cdi_spec as mod
 
@@ -118,7 +119,7 @@ def _written_specs(tmp_path, run_module, monkeypatch):
     plain = _cdi.build_spec(dict(found, gpus=[dict(g, uuid=UUID) for g in found['gpus']]), strategies=('uuid',))
     for fmt in ('yaml', 'json'):
         path = tmp_path / 'out' / ('uuid-no-hostpath.%s' % fmt)
-        path.write_text(mod.render(plain, fmt))
+        path.write_text(_cdi_generate.render(plain, fmt))
         written['uuid-no-hostpath.%s' % fmt] = str(path)
     return written
 
