@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Real-peer check of k3s_containerd_runtime (tests/unit/test_containerd_peer.py): the
-# template it writes, rendered as K3s renders it, must load in a real containerd.
+# Real-peer check of k3s_containerd_runtime (tests/unit/test_containerd_peer.py and
+# test_containerd_dropin_peer.py): the template it writes, rendered as K3s renders it, and its
+# drop-in, imported by the config K3s generates, must load in a real containerd.
 #   config version 2: Debian's own containerd 1.x (apt-get install containerd).
 #   config version 3: containerd 2.x, which Debian ships only in unstable: the .deb is
 #   fetched with apt from Debian's archive through a private apt state under
@@ -37,4 +38,5 @@ fi
 log "containerd for version 2: $(containerd --version)"
 log "containerd for version 3: $("$(v3_bin)" --version)"
 cd "${REPO_ROOT}"
-K3S_GPU_CONTAINERD_PEER=1 python -m pytest -p no:cacheprovider -q tests/unit/test_containerd_peer.py "$@"
+K3S_GPU_CONTAINERD_PEER=1 python -m pytest -p no:cacheprovider -q tests/unit/test_containerd_peer.py \
+  tests/unit/test_containerd_dropin_peer.py "$@"
