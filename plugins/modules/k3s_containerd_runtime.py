@@ -116,8 +116,8 @@ options:
   enable_cdi:
     description:
       - Require CDI in containerd's CRI plugin. The drop-in sets C(enable_cdi = true). A template
-        cannot add it: containerd 2.x (config version 3) has it on by default, which is checked;
-        with a version 2 template the module fails before changing anything.
+        cannot add it; containerd 2.x (config version 3) has it on by default, which is checked,
+        and with a version 2 template the module fails before changing anything.
       - CDI specs with C(cdiVersion) 0.7.0 (the NVIDIA toolkit's default from 1.19.1) need
         containerd 1.7.16 or later; every K3s with containerd 2.x reads them.
     type: bool
@@ -147,7 +147,7 @@ notes:
   - The check that a runtime was detected by K3s uses the binary names and folders K3s
     searches; it cannot see the E(PATH) of K3s's service.
   - RV(effective) counts a drop-in only when it is older than config.toml, which K3s rewrites
-    at every start just before it starts containerd: a newer one has not been loaded yet.
+    at every start just before it starts containerd; a newer one has not been loaded yet.
 '''
 
 EXAMPLES = r'''
@@ -219,7 +219,7 @@ reason:
   type: str
 restart_required:
   description:
-    - K3s must restart: the containerd config it generated at its last start, with the drop-ins
+    - K3s must restart, because the containerd config it generated at its last start, with the drop-ins
       it loaded then, lacks what was asked (or, before the first start, a file changed).
     - A change that K3s's running containerd already reflects (the block moving from the template
       to a drop-in) needs no restart.

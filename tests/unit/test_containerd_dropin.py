@@ -254,7 +254,7 @@ def test_first_start_on_older_k3s_falls_back_to_the_template_once(k3s, run_modul
     assert not failed and result['changed'] and result['method'] == 'template'
     assert k3s.v3.exists() and not k3s.drop_in.exists()
     assert result['restart_required'] is True and result['effective'] is False
-    backups = [name for name in os.listdir(str(k3s.d3))]
+    backups = os.listdir(str(k3s.d3))
     assert len(backups) == 1 and not backups[0].endswith('.toml')  # containerd would not read it
     k3s.generate(imports=False, template=k3s.v3.read_text())
     result, failed = run_module(mod, k3s.args())

@@ -51,7 +51,8 @@ import time
 
 VERSION = "@@K3S_STANDIN_VERSION@@"
 # Whether this stand-in release's generated containerd config imports the drop-in folder.
-DROP_INS = "@@K3S_STANDIN_DROPINS@@" == "true"
+DROP_INS_SETTING = "@@K3S_STANDIN_DROPINS@@"
+DROP_INS = DROP_INS_SETTING == "true"
 CONFIG = "/etc/rancher/k3s/config.yaml"
 KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
 HEARTBEAT_S = 2
