@@ -351,3 +351,12 @@ def test_replaced_drop_in_is_backed_up(k3s, run_module):
     assert not failed and result['changed'] and len(result['backup_files']) == 1
     assert open(result['backup_files'][0]).read() == first
     assert not result['backup_files'][0].endswith('.toml')
+
+
+def test_containerd_2_3_config_version_4_takes_the_version_3_drop_in(k3s, run_module):
+    """containerd 2.3 (K3s 1.36, 1.37) may write version = 4, which keeps the version 3 plugin names."""
+    k3s.generate()
+    k3s.config.write_text(k3s.config.read_text().replace('version = 3\n', 'version = 4\n', 1))
+    result, failed = run_module(mod, k3s.args())
+    assert not failed and result['config_version'] == 3 and result['method'] == 'drop_in'
+    assert V3_TABLE in k3s.drop_in.read_text()
