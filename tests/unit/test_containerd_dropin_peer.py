@@ -11,7 +11,6 @@ captured from K3s). Each case names the containerd and the config version it loa
 
 from __future__ import absolute_import, division, print_function
 
-import os
 import subprocess
 
 import pytest
