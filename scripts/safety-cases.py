@@ -192,8 +192,8 @@ def section():
     lines.append('| unit test file | rules | what | tests | items |')
     lines.append('| --- | --- | --- | --- | --- |')
     for path, rules, what, tests in units:
-        lines.append('| `%s` | %s | %s | %d | %d |' % (path, ', '.join(map(str, rules)), what, len(tests),
-                                                     sum(n for _, n in tests)))
+        items = sum(n for _, n in tests)
+        lines.append('| `%s` | %s | %s | %d | %d |' % (path, ', '.join(map(str, rules)), what, len(tests), items))
     return '\n'.join(lines) + '\n', problems
 
 

@@ -62,4 +62,3 @@ def test_cdi_spec_that_is_not_text(host, run_module):  # noqa: F811
     msg = refusal(lambda: run_module(cdi_spec, host.args()))
     assert '%s is not UTF-8 text' % host.spec_path in msg
     assert host.spec_path.read_bytes() == b'cdiVersion: 0.6.0\n\xff\xfe\n'
-
