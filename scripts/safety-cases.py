@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """List the safety suite's cases (docs/safety.md, section "The cases") from the sources.
 
-    scripts/safety-cases.py           print the section
-    scripts/safety-cases.py --write   rewrite it in docs/safety.md
-    scripts/safety-cases.py --check   exit 1 when docs/safety.md differs (tests/unit/test_safety_doc.py)
+    python3 scripts/safety-cases.py           print the section
+    python3 scripts/safety-cases.py --write   rewrite it in docs/safety.md
+    python3 scripts/safety-cases.py --check   exit 1 when docs/safety.md differs (tests/unit/test_safety_doc.py)
 
 A case is a task named "Case ..." in a negative playbook, a "Run case ..." task of an
 integration target, or a test (each parametrized item counts) in a unit test file below.
@@ -170,7 +169,7 @@ def section():
     for name in sorted(set(CASES) - seen):
         problems.append('CASES maps %r, which no source has any more' % name)
     units = [(path, rules, what, unit_tests(path)) for path, rules, what in UNIT_FILES]
-    unit_items = sum(n for _, _, _, tests in units for _, n in tests)
+    unit_items = sum(sum(count for _name, count in unit[3]) for unit in units)
     molecule = [r for r in rows if r[0].startswith('molecule/')]
     lines.append('%d cases: %d in molecule scenarios, %d in an integration target and %d unit test items '
                  '(parametrized sets counted).' % (len(rows) + unit_items, len(molecule), len(rows) - len(molecule),
@@ -180,7 +179,7 @@ def section():
     lines.append('| --- | --- | --- |')
     for number, rule in sorted(RULES.items()):
         count = sum(1 for r in rows if number in r[3])
-        files = ', '.join('`%s`' % os.path.basename(path) for path, rules, _, _ in units if number in rules) or '-'
+        files = ', '.join('`%s`' % os.path.basename(unit[0]) for unit in units if number in unit[1]) or '-'
         lines.append('| %d. %s | %d | %s |' % (number, rule, count, files))
     lines.append('')
     lines.append('| scenario | file | case | rules | category |')
@@ -192,7 +191,7 @@ def section():
     lines.append('| unit test file | rules | what | tests | items |')
     lines.append('| --- | --- | --- | --- | --- |')
     for path, rules, what, tests in units:
-        items = sum(n for _, n in tests)
+        items = sum(count for _name, count in tests)
         lines.append('| `%s` | %s | %s | %d | %d |' % (path, ', '.join(map(str, rules)), what, len(tests), items))
     return '\n'.join(lines) + '\n', problems
 

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 """Find known secret values in a log: as plain text, JSON-escaped, URL-encoded or inside base64
 (slurp output) at any of the three byte alignments.
 
-    find_secrets.py LOG SECRET [SECRET ...]     exit 1 and name the leaks (never the values)
+    python3 find_secrets.py LOG SECRET [SECRET ...]     exit 1 and name the leaks (never the values)
 
 Used by tests/unit/plugins/test_diagnose_playbook.py and molecule/k3s-lab/run-vvv.yml.
 """

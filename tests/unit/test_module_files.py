@@ -8,8 +8,8 @@ from __future__ import absolute_import, division, print_function
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _files
 from ansible_collections.k3s_gpu.cluster.plugins.modules import cdi_spec
 from ansible_collections.k3s_gpu.cluster.plugins.modules import k3s_containerd_runtime
-from test_cdi import host  # noqa: F401  pylint: disable=unused-import  (fixture)
-from test_containerd import k3s  # noqa: F401  pylint: disable=unused-import  (fixture)
+from test_cdi import host  # noqa: F401  pylint: disable=unused-import
+from test_containerd import k3s  # noqa: F401  pylint: disable=unused-import
 
 
 def refusal(run):
