@@ -21,7 +21,7 @@ Writes, under OUT:
   repo/gpgkey               throwaway public key that signs the repository (armored)
   repo/wrong-gpgkey         another throwaway key (for the fingerprint-mismatch test)
   repo.tar.gz               repo/ in one archive, for the copy into the instance
-  airgap/                   the 1.20.0-1 packages only (airgap folder)
+  airgap/                   the 1.20.0-1 packages only (airgap folder), with their SHA256SUMS
   fingerprint               fingerprint of repo/gpgkey
 
   programs                  the NVIDIA programs packed (name, version, sha256)
@@ -220,6 +220,12 @@ def main():
                 entries.append(packages_entry(control, description, filename, pool))
                 if version == PINNED:
                     shutil.copy(os.path.join(pool, filename), os.path.join(airgap, filename))
+        # The checksums the role checks the airgap packages against (as a user records them).
+        with open(os.path.join(airgap, "SHA256SUMS"), "w", encoding="utf-8") as fh:
+            for filename in sorted(os.listdir(airgap)):
+                if filename.endswith(".deb"):
+                    with open(os.path.join(airgap, filename), "rb") as deb:
+                        fh.write("%s  %s\n" % (hashlib.sha256(deb.read()).hexdigest(), filename))
         packages = "\n".join(entries).encode()
         with open(os.path.join(pool, "Packages"), "wb") as fh:
             fh.write(packages)
