@@ -28,6 +28,7 @@ import sys
 import tempfile
 
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _files
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _nvidia_smi
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _proc
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
@@ -62,14 +63,14 @@ class CdiError(Exception):
         self.details = details
 
 
-def read_spec(path):
-    """(text, spec, problem): the existing spec parsed, or why it could not be read."""
-    try:
-        with open(path, 'rb') as handle:
-            text = handle.read().decode('utf-8', 'replace')
-    except (IOError, OSError):
-        if os.path.exists(path):
-            raise
+def read_spec(path, module=None):
+    """(text, spec, problem): the existing spec parsed, or why it could not be read.
+
+    A directory or special file at ``path``, or a file that is not UTF-8 text, is refused
+    (``fail_json`` with ``module``, else ``_files.FileProblem``), never read as empty.
+    """
+    text = _files.read_text(path, module)
+    if text is None:
         return None, None, None
     try:
         return text, _yaml.loads(text), None
@@ -303,7 +304,11 @@ def refresh(options, get_bin_path=_which, run_command=_run, log=_say):
         return 1
     for warning in warnings:
         log('warning: %s' % warning)
-    text, existing, read_problem = read_spec(options['path'])
+    try:
+        text, existing, read_problem = read_spec(options['path'])
+    except _files.FileProblem as exc:
+        log('%s not refreshed: %s' % (options['path'], exc))
+        return 1
     if existing == spec:
         log('%s is up to date for driver %s (%s backend)' % (options['path'], driver_version, backend))
         return 0

@@ -260,7 +260,7 @@ def main():
             result['backup_file'] = done['backup_file']
         module.exit_json(**result)
 
-    text, existing, read_problem = _cdi_generate.read_spec(p['path'])
+    text, existing, read_problem = _cdi_generate.read_spec(p['path'], module)
     driver_version, gpus = host_facts(module)
     cache_dirs = _cdi_generate.ld_cache_dirs(module.get_bin_path, module.run_command, p['driver_root'])
     if driver_version is None:
