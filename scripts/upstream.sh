@@ -15,7 +15,8 @@
 # UPSTREAM_MODULE is the module whose pinned version the line reports (`-` for a program of
 # ours that wraps no upstream module, e.g. a pause program). FLAGS is a comma list:
 # `cgo` builds with CGO_ENABLED=1 (default 0, static); `static` is cgo linked statically
-# (-extldflags -static); `tags=a+b` adds build tags a and b.
+# (-extldflags -static); `tags=a+b` adds build tags a and b; `modfile=F` builds with the
+# group's F (and F's .sum) instead of go.mod: the same programs at other pinned versions.
 #
 # Optional files of a group:
 #   ldflags   lines `NAME|* -X pkg.var=value ...`: linker flags for program NAME (or every
@@ -57,17 +58,18 @@ for g in "${groups[@]}"; do
 done
 mkdir -p "${UPSTREAM_BIN}"
 
-# program_ldflags DIR NAME: the linker flags of program NAME from DIR/ldflags, versions filled in.
+# program_ldflags DIR NAME [MODFILE]: the linker flags of program NAME from DIR/ldflags, with
+# the versions pinned in MODFILE (default go.mod) filled in.
 program_ldflags() {
-  local dir="$1" name="$2" who rest out="" m v
+  local dir="$1" name="$2" modfile="${3:-go.mod}" who rest out="" m v
   [ -f "${dir}/ldflags" ] || return 0
   while read -r who rest; do
     case "${who}" in '' | '#'*) continue ;; esac
     [ "${who}" = "${name}" ] || [ "${who}" = '*' ] || continue
     while [[ "${rest}" =~ \$\{v:([^}]+)\} ]]; do
       m="${BASH_REMATCH[1]}"
-      v="$(cd "${dir}" && go list -mod=readonly -m -f '{{.Version}}' "${m}" 2>/dev/null)" \
-        || { echo "\${v:${m}}: ${m} is not required by ${dir}/go.mod"; return 1; }
+      v="$(cd "${dir}" && go list -modfile="${modfile}" -mod=readonly -m -f '{{.Version}}' "${m}" 2>/dev/null)" \
+        || { echo "\${v:${m}}: ${m} is not required by ${dir}/${modfile}"; return 1; }
       rest="${rest//"\${v:${m}}"/${v}}"
     done
     out+="${out:+ }${rest}"
@@ -88,14 +90,18 @@ for g in "${groups[@]}"; do
     case "${name}" in '' | '#'*) continue ;; esac
     [ -n "${module:-}" ] || die "${dir}/programs: line for '${name}' needs NAME PACKAGE UPSTREAM_MODULE [cgo]"
     out="${UPSTREAM_BIN}/${name}"
+    modfile=go.mod
+    case ",${flags:-}," in *,modfile=*) modfile="${flags#*modfile=}" modfile="${modfile%%,*}" ;; esac
+    [ -f "${dir}/${modfile}" ] || die "${dir}/programs: '${name}' names ${modfile}, which does not exist"
     if [ "${module}" = - ]; then
       version=ours # a program of ours with no upstream module behind it
     else
-      version="$(cd "${dir}" && go list -mod=readonly -m -f '{{.Version}}' "${module}" 2>/dev/null)" \
-        || die "${dir}/go.mod does not require ${module} (programs line '${name}'): add it with 'go get ${module}@<version>' in ${dir}"
+      version="$(cd "${dir}" && go list -modfile="${modfile}" -mod=readonly -m -f '{{.Version}}' "${module}" 2>/dev/null)" \
+        || die "${dir}/${modfile} does not require ${module} (programs line '${name}'): add it with 'go get ${module}@<version>' in ${dir}"
     fi
-    ldflags="$(program_ldflags "${dir}" "${name}")" || die "${dir}/ldflags: ${ldflags}"
-    stamp="$(printf '%s\n%s %s %s %s\n%s\n' "${base}" "${name}" "${pkg}" "${module}" "${flags:-}" "${ldflags}" | sha256sum | cut -d' ' -f1)"
+    ldflags="$(program_ldflags "${dir}" "${name}" "${modfile}")" || die "${dir}/ldflags: ${ldflags}"
+    stamp="$(printf '%s\n%s\n%s %s %s %s\n%s\n' "${base}" "$(cat "${dir}/${modfile}" "${dir}/${modfile%.mod}.sum" 2>/dev/null | sha256sum)" \
+      "${name}" "${pkg}" "${module}" "${flags:-}" "${ldflags}" | sha256sum | cut -d' ' -f1)"
     if [ -x "${out}" ] && [ "$(cat "${out}.stamp" 2>/dev/null)" = "${stamp}" ]; then
       rows+=("$(printf '%-34s %-58s %-7s %5ss' "${name}" "${module}@${version}" cached 0)")
       continue
@@ -108,10 +114,11 @@ for g in "${groups[@]}"; do
         cgo) cgo=1 ;;
         static) cgo=1 extld=" -extldflags -static" ;;
         tags=*) tags="${f#tags=}" tags="${tags//+/,}" ;;
-        *) die "${dir}/programs: unknown flag '$f' for '${name}' (cgo, static, tags=a+b)" ;;
+        modfile=*) ;;
+        *) die "${dir}/programs: unknown flag '$f' for '${name}' (cgo, static, tags=a+b, modfile=F)" ;;
       esac
     done
-    (cd "${dir}" && CGO_ENABLED="${cgo}" go build -mod=readonly -trimpath -tags "${tags}" \
+    (cd "${dir}" && CGO_ENABLED="${cgo}" go build -modfile="${modfile}" -mod=readonly -trimpath -tags "${tags}" \
       -ldflags="-s -w${extld}${ldflags:+ ${ldflags}}" -o "${out}.tmp" "${pkg}") \
       || die "building ${name} (${pkg}) from ${module}@${version} failed: see the go output above"
     mv -f "${out}.tmp" "${out}"

@@ -26,8 +26,8 @@ version="$("${REPO_ROOT}/tests/cluster/build.sh" "${REL}" | tail -1)"
 
 rm -rf "${DEST}"
 mkdir -p "${DEST}/bundle/debs" "${DEST}/tests/gpu-host" "${DEST}/tests/cluster"
-log "compressing the release ${version} (xz -9, a few minutes)"
-xz -9 -T2 -c "${REL}/${version}/k3s" >"${DEST}/k3s.xz"
+log "compressing the release ${version} (xz -6, a few minutes)"
+xz -6 -T2 -c "${REL}/${version}/k3s" >"${DEST}/k3s.xz"
 tar -C "${REL}/node" -cJf "${DEST}/node.tar.xz" nvidia-container-runtime nvidia-container-runtime.cdi \
   nvidia-ctk nvidia-cdi-hook gpu-device-plugin-standin pause
 B="${REPO_ROOT}/tests/gpu-host/bundle"

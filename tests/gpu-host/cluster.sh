@@ -93,10 +93,13 @@ step_install() {
 # ---------------------------------------------------------------- 2. collection modules
 step_modules() {
   section "2. collection modules: cdi_spec and k3s_containerd_runtime"
+  local skip=()
   if [ "${NO_GPU}" = 1 ]; then
     note "no GPU (rehearsal): cdi_spec skipped"
-  elif ap cluster-modules -i localhost, -c local "${HERE}/playbooks/cluster-node.yml"; then
-    ok "2 cdi_spec wrote /etc/cdi/nvidia.yaml; k3s_containerd_runtime: $(cat "${OUT}/containerd-runtime.txt" 2>/dev/null)"
+    skip=(--skip-tags cdi)
+  fi
+  if ap cluster-modules -i localhost, -c local "${skip[@]}" "${HERE}/playbooks/cluster-node.yml"; then
+    ok "2 cdi_spec wrote /etc/cdi/nvidia.yaml${skip:+ (skipped: no GPU)}; k3s_containerd_runtime: $(cat "${OUT}/containerd-runtime.txt" 2>/dev/null)"
   else
     bad "2 collection modules" "the play failed: see ${WORK}/cluster-modules.log"
     return 1
@@ -153,14 +156,24 @@ build_images() {
  "env": ["PATH=${CTR_PATH}", "LD_LIBRARY_PATH=${CTR_LD_LIBRARY_PATH}"],
  "entrypoint": ["/opt/gpu-test/vectoradd"], "description": "tests/gpu-host vectoradd (nvcc on this host), busybox, glibc"}
 EOF
+  # Like NVIDIA's plugin image: all GPUs, through the nvidia runtime (which turns it into
+  # the CDI device nvidia.com/gpu=all). Not in a rehearsal: no GPU, no CDI spec there.
+  local plugin_env=', "NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=utility"'
+  [ "${NO_GPU}" = 1 ] && plugin_env=""
   cat >"${WORK}/plugin.json" <<EOF
 {"name": "${PLUGIN_IMAGE}", "debs": ["${glibc_deb}", "${busybox_deb}"],
  "files": {"/usr/bin/gpu-device-plugin-standin": "${WORK}/node/gpu-device-plugin-standin"},
  "links": {"/bin/sh": "busybox"}, "dirs": ["/tmp", "/proc", "/sys", "/dev"],
- "env": ["PATH=${CTR_PATH}", "LD_LIBRARY_PATH=${CTR_LD_LIBRARY_PATH}", "NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=utility"],
+ "env": ["PATH=${CTR_PATH}", "LD_LIBRARY_PATH=${CTR_LD_LIBRARY_PATH}"${plugin_env}],
  "entrypoint": ["/usr/bin/gpu-device-plugin-standin"], "description": "STAND-IN device plugin (not NVIDIA's k8s-device-plugin)"}
 EOF
-  python3 "${HERE}/../cluster/release.py" image --out "${img}/gpu-host-images.tar" "${WORK}/gpu-test.json" "${WORK}/plugin.json"
+  # The sandbox image the release names (tests/cluster/build.sh puts it into the lab
+  # release's airgap tarball; here it is built on the host like the others).
+  cat >"${WORK}/pause.json" <<EOF
+{"name": "k3s-upstream.local/pause:$(/usr/local/bin/k3s --version | awk 'NR==1 {print $3}' | tr + -)",
+ "files": {"/pause": "${WORK}/node/pause"}, "entrypoint": ["/pause"]}
+EOF
+  python3 "${HERE}/../cluster/release.py" image --out "${img}/gpu-host-images.tar" "${WORK}/pause.json" "${WORK}/gpu-test.json" "${WORK}/plugin.json"
 }
 
 node_ready() {
@@ -184,9 +197,8 @@ step_node() {
   T_READY="$(now)"
   timing node_ready_seconds_after_start "$(secs "$t0" "$T_READY")"
   kc get nodes -o wide
-  local cfg="${DATA_DIR}/agent/etc/containerd/config.toml" info
-  info="$("${DATA_DIR}/data/current/bin/crictl" --runtime-endpoint unix:///run/k3s/containerd/containerd.sock info 2>&1)"
-  echo "${info}" >"${WORK}/crictl-info.json"
+  local cfg="${DATA_DIR}/agent/etc/containerd/config.toml"
+  /usr/local/bin/k3s crictl info >"${WORK}/crictl-info.json" 2>"${WORK}/crictl-info.err"
   if python3 - "${WORK}/crictl-info.json" <<'EOF'
 import json, sys
 info = json.load(open(sys.argv[1]))
@@ -207,7 +219,13 @@ EOF
 }
 
 # ---------------------------------------------------------------- 4. device plugin
+plugin_running() {
+  kc -n kube-system get pods -l app.kubernetes.io/name=nvidia-device-plugin \
+    -o jsonpath='{.items[*].status.containerStatuses[*].state.running.startedAt}' | grep -q .
+}
+
 step_plugin() {
+  local restarts
   section "4. gpu_device_plugin role (device plugin STAND-IN image) -> nvidia.com/gpu allocatable"
   local extra=(-e "gpu_device_plugin_image=${PLUGIN_IMAGE}" -e gpu_device_plugin_version=v0.0.0)
   [ "${NO_GPU}" = 1 ] && extra+=(-e gpu_device_plugin_wait=false)
@@ -217,12 +235,31 @@ step_plugin() {
     kc -n kube-system logs -l app.kubernetes.io/name=nvidia-device-plugin --tail 30
     return 1
   fi
-  kc -n kube-system logs -l app.kubernetes.io/name=nvidia-device-plugin --tail 20 | tee "${WORK}/plugin.log"
+  # k3s-upstream applies the manifests folder every 10 s.
+  if ! wait_for 120 kc get runtimeclass nvidia; then
+    bad "4 RuntimeClass" "runtimeclass nvidia was not created from ${DATA_DIR}/server/manifests within 120s"
+    return 1
+  fi
   kc get runtimeclass nvidia -o wide
   if [ "${NO_GPU}" = 1 ]; then
-    ok "4 device plugin DaemonSet and RuntimeClass applied (no GPU: nothing allocatable)"
+    if wait_for 180 plugin_running; then
+      kc -n kube-system get pods -o wide
+      sleep 10
+      kc -n kube-system logs -l app.kubernetes.io/name=nvidia-device-plugin --tail 20 | tee "${WORK}/plugin.log"
+      restarts="$(kc -n kube-system get pods -l app.kubernetes.io/name=nvidia-device-plugin -o jsonpath='{.items[*].status.containerStatuses[*].restartCount}')"
+      if grep -q 'waiting indefinitely' "${WORK}/plugin.log" && [ "${restarts}" = 0 ]; then
+        ok "4 device plugin DaemonSet and RuntimeClass applied; the plugin runs and waits (no GPU: nothing allocatable)"
+      else
+        bad "4 device plugin" "the plugin did not keep waiting for GPUs (restarts: ${restarts})"
+      fi
+    else
+      kc -n kube-system get pods -o wide
+      kc -n kube-system describe pods -l app.kubernetes.io/name=nvidia-device-plugin | tail -20
+      bad "4 device plugin pod" "not Running within 180s"
+    fi
     return 0
   fi
+  kc -n kube-system logs -l app.kubernetes.io/name=nvidia-device-plugin --tail 20 | tee "${WORK}/plugin.log"
   local alloc
   alloc="$(kc get node "${NODE}" -o jsonpath='{.status.allocatable.nvidia\.com/gpu}')"
   timing device_plugin_allocatable_seconds_after_ready "$(secs "${T_READY}" "$(now)")"
@@ -256,7 +293,9 @@ spec:
       imagePullPolicy: Never
       command: ["/bin/sh", "-c", $(printf '%s' "${CTR_SCRIPT}" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')]
 EOF
-  [ "${gpu}" = 1 ] && printf '      resources:\n        limits:\n          nvidia.com/gpu: 1\n'
+  if [ "${gpu}" = 1 ]; then
+    printf '      resources:\n        limits:\n          nvidia.com/gpu: 1\n'
+  fi
 }
 
 pod_done() {

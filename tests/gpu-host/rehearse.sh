@@ -27,7 +27,7 @@ cleanup() {
   done
 }
 trap cleanup EXIT
-docker run -d --name "${NAME}" --hostname "${NAME}" --cap-add SYS_ADMIN --cap-add NET_ADMIN \
+docker run -d --name "${NAME}" --hostname "${NAME}" --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add SYS_PTRACE \
   --security-opt seccomp=unconfined --security-opt apparmor=unconfined --cgroupns host \
   -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run:exec --tmpfs /var/lib/rancher:exec \
   -v "${REPO_ROOT}:/src:ro" -v "${BUNDLE}:/bundle:ro" -v "${OUTDIR}:/out" \

@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -146,7 +147,10 @@ func main() {
 	if err != nil {
 		if os.Getenv("FAIL_ON_INIT_ERROR") == "false" {
 			log.Printf("no GPUs: %v; FAIL_ON_INIT_ERROR=false: waiting indefinitely", err)
-			select {}
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+			<-sig
+			return
 		}
 		log.Fatalf("no GPUs: %v", err)
 	}

@@ -1,7 +1,9 @@
 // Command k8s-upstream is one binary holding real upstream components at the versions pinned
 // in ../../go.mod: from k8s.io/kubernetes kube-apiserver, kube-controller-manager,
 // kube-scheduler, kubelet, kube-proxy and kubectl; from github.com/containerd/containerd/v2
-// containerd, containerd-shim-runc-v2 and ctr; from go.etcd.io/etcd/server/v3 etcd.
+// containerd and ctr; from go.etcd.io/etcd/server/v3 etcd. (containerd's runc shim is a
+// program of its own, built from the same module: a shim loads every plugin registered in
+// its binary, and this one registers containerd's.)
 //
 // It is ours only in the dispatch below; every component is the upstream one, built from
 // its upstream package (cmd/<component>/app, k8s.io/kubectl/pkg/cmd, containerd's
@@ -26,12 +28,9 @@ import (
 	"sort"
 	_ "time/tzdata" // CronJob time zones (kube-apiserver, kube-controller-manager)
 
-	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
-	_ "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/task/plugin" // the runc v2 task service
-	_ "github.com/containerd/containerd/v2/cmd/containerd/builtins"                 // containerd's built-in plugins (CRI included)
+	_ "github.com/containerd/containerd/v2/cmd/containerd/builtins" // containerd's built-in plugins (CRI included)
 	"github.com/containerd/containerd/v2/cmd/containerd/command"
 	ctr "github.com/containerd/containerd/v2/cmd/ctr/app"
-	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/server/v3/etcdmain"
 	"k8s.io/component-base/cli"
@@ -60,12 +59,8 @@ var components = map[string]func() int{
 	"kube-proxy":              func() int { return cli.Run(proxy.NewProxyCommand()) },
 	"kubectl":                 runKubectl,
 	"containerd":              func() int { return runCli("containerd", command.App().Run) },
-	"containerd-shim-runc-v2": func() int {
-		shim.RunShim(context.Background(), manager.NewShimManager("io.containerd.runc.v2"))
-		return 0
-	},
-	"ctr":  func() int { return runCli("ctr", ctr.New().Run) },
-	"etcd": func() int { etcdmain.Main(os.Args); return 0 },
+	"ctr":                     func() int { return runCli("ctr", ctr.New().Run) },
+	"etcd":                    func() int { etcdmain.Main(os.Args); return 0 },
 }
 
 // runCli runs a urfave/cli application (containerd, ctr) and turns its error into an exit status.

@@ -31,7 +31,7 @@ const (
 // InBinary are the components of this binary that get a link in the bin folder.
 var InBinary = []string{
 	"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy",
-	"kubectl", "containerd", "containerd-shim-runc-v2", "ctr", "etcd",
+	"kubectl", "containerd", "ctr", "etcd",
 }
 
 type payloadInfo struct {
