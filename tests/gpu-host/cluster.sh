@@ -20,7 +20,8 @@
 #      containerd runtime wiring (at the standard path: nothing to write, detection does it)
 #   3. the node starts (k3s server) and is Ready; its containerd loaded the nvidia runtime
 #   4. the gpu_device_plugin role (real role, stand-in image) -> nvidia.com/gpu allocatable
-#   5. a pod with limits nvidia.com/gpu: 1 lists the GPU (nvidia-smi -L) and prints Test PASSED
+#   5. a pod with limits nvidia.com/gpu: 1 lists one GPU (nvidia-smi -L) and prints Test PASSED;
+#      on a host with more GPUs, a pod asking for all of them lists them all
 #   6. a pod without the request sees no GPU
 set -uo pipefail
 
@@ -263,15 +264,16 @@ step_plugin() {
   local alloc
   alloc="$(kc get node "${NODE}" -o jsonpath='{.status.allocatable.nvidia\.com/gpu}')"
   timing device_plugin_allocatable_seconds_after_ready "$(secs "${T_READY}" "$(now)")"
-  if [ "${alloc}" = 1 ]; then
-    ok "4 node ${NODE} reports nvidia.com/gpu: ${alloc} allocatable (device plugin stand-in registered with the real kubelet)"
+  if [ "${alloc}" = "${NGPU}" ]; then
+    ok "4 node ${NODE} reports nvidia.com/gpu: ${alloc} allocatable, one per GPU (device plugin stand-in registered with the real kubelet)"
   else
-    bad "4 allocatable" "node ${NODE} reports nvidia.com/gpu '${alloc}', want 1"
+    bad "4 allocatable" "node ${NODE} reports nvidia.com/gpu '${alloc}', want ${NGPU} (the host's GPUs)"
     return 1
   fi
 }
 
 # ---------------------------------------------------------------- 5./6. pods
+# pod_manifest NAME GPUS: the test pod, with limits nvidia.com/gpu: GPUS unless GPUS is 0.
 pod_manifest() {
   local name="$1" gpu="$2"
   cat <<EOF
@@ -293,8 +295,8 @@ spec:
       imagePullPolicy: Never
       command: ["/bin/sh", "-c", $(printf '%s' "${CTR_SCRIPT}" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')]
 EOF
-  if [ "${gpu}" = 1 ]; then
-    printf '      resources:\n        limits:\n          nvidia.com/gpu: 1\n'
+  if [ "${gpu}" != 0 ]; then
+    printf '      resources:\n        limits:\n          nvidia.com/gpu: %s\n' "${gpu}"
   fi
 }
 
@@ -302,24 +304,36 @@ pod_done() {
   kc get pod "$1" -o jsonpath='{.status.phase}' 2>/dev/null | grep -Eqx 'Succeeded|Failed'
 }
 
-step_gpu_pod() {
-  local uuid
-  section "5. pod with limits nvidia.com/gpu: 1"
-  pod_manifest gpu-vectoradd 1 | tee "${WORK}/gpu-pod.yaml" | kc apply -f - || { bad "5 gpu pod" "kubectl apply failed"; return 1; }
-  if ! wait_for 180 pod_done gpu-vectoradd; then
-    kc describe pod gpu-vectoradd | tail -20
-    bad "5 gpu pod" "the pod did not finish within 180s"
+# gpu_pod NAME GPUS: a pod with limits nvidia.com/gpu: GPUS must list exactly GPUS of the
+# host's GPUs (nvidia-smi -L) and print Test PASSED.
+gpu_pod() {
+  local name="$1" n="$2" listed t_pass u
+  pod_manifest "${name}" "${n}" | tee "${WORK}/${name}.yaml" | kc apply -f - || { bad "5 ${name}" "kubectl apply failed"; return 1; }
+  if ! wait_for 180 pod_done "${name}"; then
+    kc describe pod "${name}" | tail -20
+    bad "5 ${name}" "the pod did not finish within 180s"
+    return 1
+  fi
+  t_pass="$(now)"
+  kc logs "${name}" | tee "${WORK}/${name}.log"
+  listed=0
+  for u in "${UUIDS[@]}"; do grep -q "(UUID: ${u})" "${WORK}/${name}.log" && listed=$((listed + 1)); done
+  if grep -q '^Test PASSED' "${WORK}/${name}.log" && [ "${listed}" = "${n}" ] &&
+    [ "$(grep -c '^GPU [0-9]*: ' "${WORK}/${name}.log")" = "${n}" ]; then
+    [ "${n}" = 1 ] && timing node_ready_to_test_passed_seconds "$(secs "${T_READY}" "${t_pass}")"
+    ok "5 pod with nvidia.com/gpu: ${n}: nvidia-smi -L lists ${n} of the host's GPUs ($(grep -o 'UUID: [^)]*' "${WORK}/${name}.log" | cut -c7- | paste -sd' ')) and vectoradd prints Test PASSED"
   else
-    local t_pass
-    t_pass="$(now)"
-    kc logs gpu-vectoradd | tee "${WORK}/gpu-pod.log"
-    uuid="$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1 | tr -d ' ')"
-    if grep -q '^Test PASSED' "${WORK}/gpu-pod.log" && grep -q "(UUID: ${uuid})" "${WORK}/gpu-pod.log"; then
-      timing node_ready_to_test_passed_seconds "$(secs "${T_READY}" "${t_pass}")"
-      ok "5 pod with nvidia.com/gpu: 1: nvidia-smi -L lists ${uuid} and vectoradd prints Test PASSED"
-    else
-      bad "5 gpu pod" "phase $(kc get pod gpu-vectoradd -o jsonpath='{.status.phase}'); no Test PASSED or no GPU ${uuid} in the log"
-    fi
+    bad "5 ${name}" "phase $(kc get pod "${name}" -o jsonpath='{.status.phase}'); want Test PASSED and ${n} GPU(s) listed, got ${listed}"
+  fi
+}
+
+step_gpu_pod() {
+  section "5. pod with limits nvidia.com/gpu: 1"
+  gpu_pod gpu-vectoradd 1
+  if [ "${NGPU}" -gt 1 ]; then
+    section "5b. pod with limits nvidia.com/gpu: ${NGPU} (every GPU of the host)"
+    kc delete pod gpu-vectoradd --wait=true >/dev/null
+    gpu_pod gpu-all "${NGPU}"
   fi
 }
 
@@ -367,7 +381,12 @@ main() {
   WORK="$(mktemp -d /tmp/gpu-cluster.XXXXXX)"
   : >"${OUT}/timings.txt"
   echo "work folder: ${WORK}; results: ${OUT}; bundle: ${CB}; no GPU: ${NO_GPU}"
-  if [ "${NO_GPU}" != 1 ]; then host_facts; fi
+  NGPU=0 UUIDS=()
+  if [ "${NO_GPU}" != 1 ]; then
+    host_facts
+    mapfile -t UUIDS < <(nvidia-smi --query-gpu=uuid --format=csv,noheader | tr -d ' ')
+    NGPU="${#UUIDS[@]}"
+  fi
   setup_ansible || die "could not install the wheels from ${GPU_HOST_BUNDLE}/wheels"
   if step_install && step_modules && step_node && step_plugin; then
     if [ "${NO_GPU}" != 1 ]; then step_gpu_pod; fi
