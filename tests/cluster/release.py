@@ -4,7 +4,8 @@ tests/gpu-host. Standard library only (it also runs on the GPU host).
 
   release.py pack --binary K8S_UPSTREAM --payload-dir DIR --out FILE
       FILE = the k8s-upstream binary + tar.gz of DIR's files + trailer (the format
-      tests/upstream/cluster/internal/launcher/payload.go reads); prints its sha256.
+      tests/upstream/cluster/internal/launcher/payload.go reads; its digest covers binary
+      and payload); prints FILE's sha256.
 
   release.py image --out ARCHIVE.tar IMAGE_SPEC.json [IMAGE_SPEC.json ...]
       an OCI image-layout archive holding one image per spec, importable with
@@ -48,12 +49,18 @@ def pack(args):
                 path = os.path.join(args.payload_dir, name)
                 tar.add(path, arcname="bin/" + name, filter=_reset)
     payload = buf.getvalue()
-    digest = hashlib.sha256(payload).digest()
+    # The digest names the folder the release unpacks into: it covers the binary and the
+    # payload, so that two releases with the same payload never share one.
+    digest = hashlib.sha256()
+    with open(args.binary, "rb") as elf:
+        for block in iter(lambda: elf.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(payload)
     tmp = args.out + ".tmp"
     with open(tmp, "wb") as out, open(args.binary, "rb") as elf:
         shutil.copyfileobj(elf, out)
         out.write(payload)
-        out.write(MAGIC + struct.pack("<Q", len(payload)) + digest)
+        out.write(MAGIC + struct.pack("<Q", len(payload)) + digest.digest())
     os.chmod(tmp, 0o755)
     os.replace(tmp, args.out)
     with open(args.out, "rb") as f:

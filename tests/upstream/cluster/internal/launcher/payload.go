@@ -18,7 +18,8 @@ import (
 //	[ELF of this binary][payload: tar.gz of node programs][trailer]
 //
 // trailer = payloadMagic (8 bytes) | payload length (uint64, little endian) | sha256 of the
-// payload (32 bytes). At start the payload is unpacked once into <data-dir>/data/<sha>/bin
+// binary and the payload (32 bytes; two releases that share a payload must not share a
+// folder). At start the payload is unpacked once into <data-dir>/data/<sha>/bin
 // with this binary (without the payload) and hard links named after its components, the way K3s
 // unpacks its own bundled programs into <data-dir>/data/<hash>/bin.
 const (
