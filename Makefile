@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap demo test lint yamllint ansible-lint sanity unit integration molecule \
-        lab lab-destroy images build changelog clean upstream peers
+        lab lab-destroy images build changelog clean upstream peers test-real
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ upstream: ## build the upstream peer programs from their pinned Go modules (test
 
 peers: bootstrap ## the upstream peers: CDI library, nvidia-ctk, containerd 1.7 and 2.x (scripts/peers.sh)
 	@scripts/peers.sh
+
+test-real: bootstrap ## opt-in: a REAL Kubernetes cluster (k3s-upstream, not K3s) in the lab (molecule k3s-real)
+	@K3S_REAL=1 flock /tmp/k3s-gpu-molecule-k3s-real.lock scripts/molecule.sh k3s-real
 
 images: ## build the lab base images (debootstrap + docker import), cached by tag
 	@scripts/lab/images.sh

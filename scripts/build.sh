@@ -14,7 +14,7 @@ tarball="$(ls "$out"/k3s_gpu-cluster-*.tar.gz)"
 log "built ${tarball}"
 
 # Nothing that is lab state, a virtualenv, a cache or test output may be in it.
-leaked="$(tar -tzf "$tarball" | grep -E '(^|/)(\.venv|\.cache|\.collections|\.build|\.lab|\.pytest_cache|__pycache__|tests/output|inventories/lab|tests/gpu-host/bundle)(/|$)' || true)"
+leaked="$(tar -tzf "$tarball" | grep -E '(^|/)(\.venv|\.cache|\.collections|\.build|\.lab|\.pytest_cache|__pycache__|tests/output|inventories/lab|tests/gpu-host/bundle|\.gpuhost)(/|$)' || true)"
 [ -z "$leaked" ] || die "the tarball contains files that build_ignore should exclude: $(echo "$leaked" | head -5 | tr '\n' ' ')"
 
 # Install it next to the dependency collections and syntax-check the site playbook by FQCN.
