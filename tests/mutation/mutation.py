@@ -103,10 +103,12 @@ def function_sources(path):
     """{generated function name: source} of a mutated file (orig and mutants, methods included)."""
     with open(path) as handle:
         text = handle.read()
+    lines = text.splitlines(True)
     found = {}
     for node in ast.walk(ast.parse(text)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and '__mutmut_' in node.name:
-            found[node.name] = ast.get_source_segment(text, node)
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            found[node.name] = ''.join(lines[first - 1:node.end_lineno])
     return found
 
 
@@ -161,26 +163,34 @@ def prepare(target, workdir):
                      'pytest_add_cli_args_test_selection =\n%s\npytest_add_cli_args = -p no:cacheprovider\n'
                      'use_git_change_detection = false\n'
                      % (os.path.join(COLLECTION, source), selection))
-    return os.path.join(workdir, 'mutants', COLLECTION, source)
 
 
-def run_target(target, jobs):
+def run_target(target, jobs, report_only=False):
     workdir = os.path.join(REPO, '.cache', 'mutation', target)
-    mutated = prepare(target, workdir)
-    mutmut = os.path.join(os.path.dirname(sys.executable), 'mutmut')
+    source = TARGETS[target][0]
+    mutated = os.path.join(workdir, 'mutants', COLLECTION, source)
     log = os.path.join(workdir, 'mutmut.log')
-    started = time.time()
-    with open(log, 'w') as handle:
-        rc = subprocess.call([mutmut, 'run', '--max-children', str(jobs)], cwd=workdir, stdout=handle,
-                             stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONDONTWRITEBYTECODE='1'))
-    elapsed = time.time() - started
+    timing = os.path.join(workdir, 'seconds')
+    if not report_only:
+        prepare(target, workdir)
+        mutmut = os.path.join(os.path.dirname(sys.executable), 'mutmut')
+        started = time.time()
+        with open(log, 'w') as handle:
+            rc = subprocess.call([mutmut, 'run', '--max-children', str(jobs)], cwd=workdir, stdout=handle,
+                                 stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONDONTWRITEBYTECODE='1'))
+        with open(timing, 'w') as handle:
+            handle.write('%.0f\n' % (time.time() - started))
+        if rc != 0:
+            with open(log, errors='replace') as handle:
+                tail = handle.read()[-3000:]
+            raise SystemExit('ERROR: mutmut run for %s failed (exit %s); the end of %s:\n%s' % (target, rc, log, tail))
     meta = mutated + '.meta'
-    if rc != 0 or not os.path.isfile(meta):
-        with open(log, errors='replace') as handle:
-            tail = handle.read()[-3000:]
-        raise SystemExit('ERROR: mutmut run for %s failed (exit %s); the end of %s:\n%s' % (target, rc, log, tail))
+    if not os.path.isfile(meta):
+        raise SystemExit('ERROR: no mutmut results in %s: run scripts/mutation.sh %s first' % (workdir, target))
     with open(meta) as handle:
         codes = json.load(handle)['exit_code_by_key']
+    with open(timing) as handle:
+        elapsed = float(handle.read())
     rows = classify(mutated, codes)
     with open(os.path.join(workdir, 'report.json'), 'w') as handle:
         json.dump(rows, handle, indent=1)
@@ -211,6 +221,8 @@ def main():
     parser.add_argument('--jobs', type=int, default=int(os.environ.get('MUTATION_JOBS', '2')))
     parser.add_argument('--min', type=float, default=float(os.environ.get('MUTATION_MIN', '90')),
                         help='lowest logic score (%%) a target may have (default 90)')
+    parser.add_argument('--report-only', action='store_true',
+                        help='classify the results of the last run again, without running mutmut')
     args = parser.parse_args()
     unknown = [t for t in args.targets if t not in TARGETS]
     if unknown:
@@ -219,7 +231,7 @@ def main():
     summary = []
     for target in args.targets or ORDER:
         print('==> mutation testing %s (%s)' % (target, TARGETS[target][0]), file=sys.stderr)
-        rows, elapsed = run_target(target, args.jobs)
+        rows, elapsed = run_target(target, args.jobs, args.report_only)
         logic, string = score(rows, 'logic'), score(rows, 'string')
         summary.append('%-11s logic %3d/%3d killed %5.1f %%   string-only %3d/%3d killed %5.1f %%   %4.0f s   '
                        '.cache/mutation/%s/report.txt' % ((target,) + logic + string + (elapsed, target)))
