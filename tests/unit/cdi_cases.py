@@ -111,6 +111,22 @@ CASES = [
      'valid', None),
     ('intelRdt-spec-level-0.6.0', _spec('0.6.0', containerEdits={'intelRdt': {'closID': 'gpu'}}), 'invalid',
      'intelRdt'),
+    # The library's YAML decoder reads these words into a bool field, quoted or not (YAML 1.1
+    # compatibility), and the version follows the value read; other strings and numbers it refuses.
+    ('intelRdt-enableMonitoring-yes-string-1.0.0', _spec('1.0.0', devices=[_device({'intelRdt': {
+        'enableMonitoring': 'yes'}})]), 'invalid', 'enableMonitoring'),
+    ('intelRdt-enableMonitoring-yes-string-1.1.0', _spec('1.1.0', devices=[_device({'intelRdt': {
+        'enableMonitoring': 'yes'}})]), 'valid', None),
+    ('intelRdt-enableMonitoring-Y-string-1.1.0', _spec('1.1.0', devices=[_device({'intelRdt': {
+        'enableMonitoring': 'Y'}})]), 'valid', None),
+    ('intelRdt-enableMonitoring-off-string-0.7.0', _spec('0.7.0', devices=[_device({'intelRdt': {
+        'closID': 'gpu', 'enableMonitoring': 'off'}})]), 'valid', None),
+    ('intelRdt-enableMonitoring-true-string-1.1.0', _spec('1.1.0', devices=[_device({'intelRdt': {
+        'enableMonitoring': 'true'}})]), 'invalid', 'true or false'),
+    ('intelRdt-enableMonitoring-number-1.1.0', _spec('1.1.0', devices=[_device({'intelRdt': {
+        'enableMonitoring': 1}})]), 'invalid', 'true or false'),
+    ('intelRdt-enableMonitoring-on-string-1.1.0-json', _spec('1.1.0', devices=[_device({'intelRdt': {
+        'enableMonitoring': 'on'}})]), 'valid', None),
     ('netDevices-1.0.0', _spec('1.0.0', devices=[_device({'netDevices': [{'hostInterfaceName': 'eth1',
                                                                           'name': 'net1'}]})]),
      'invalid', 'netDevices'),
@@ -182,6 +198,16 @@ CASES = [
     ('node-fileMode-uid-gid', _node(fileMode=438, uid=0, gid=44), 'valid', None),
     ('node-fileMode-max', _node(fileMode=4294967295), 'valid', None),
     ('node-uid-too-big', _node(uid=4294967296), 'invalid', 'whole number from 0'),
+    # Numbers with a fraction: the library's decoder truncates them toward zero, then checks the range.
+    ('node-fileMode-fraction', _node(fileMode=1.5), 'valid', None),
+    ('node-fileMode-negative-half', _node(fileMode=-0.5), 'valid', None),
+    ('node-uid-negative-fraction', _node(uid=-1.5), 'invalid', 'whole number from 0'),
+    ('node-fileMode-max-fraction', _node(fileMode=4294967295.5), 'valid', None),
+    ('node-fileMode-too-big-float', _node(fileMode=4294967296.0), 'invalid', 'whole number from 0'),
+    ('node-major-fraction', _node(major=1.5), 'valid', None),
+    ('node-major-negative-half', _node(major=-0.5), 'valid', None),
+    ('node-minor-negative-float', _node(minor=-1.0), 'invalid', 'negative minor'),
+    ('node-major-fraction-json', _node(major=2.0), 'valid', None),
     ('node-gid-negative', _node(gid=-1), 'invalid', 'whole number from 0'),
     ('node-null', _spec(devices=[_device({'deviceNodes': [None]})]), 'invalid', 'empty (null)'),
     ('node-unknown-field', _node(hostpath='/dev/null'), 'invalid', "unknown field 'hostpath'"),
@@ -205,6 +231,7 @@ CASES = [
     ('hook-relative-path', _hook(hookName='prestart', path='sh'), 'valid', 'not an absolute path'),
     ('hook-bad-env', _hook(hookName='poststop', path=_SH, env=['NOEQUALS']), 'invalid', 'NAME=value'),
     ('hook-timeout-string', _hook(hookName='prestart', path=_SH, timeout='5s'), 'invalid', 'whole number'),
+    ('hook-timeout-fraction', _hook(hookName='prestart', path=_SH, timeout=3.7), 'valid', None),
     ('hook-unknown-field', _hook(hookName='prestart', path=_SH, when='always'), 'invalid', "unknown field 'when'"),
     # -- env
     ('env-no-equals', _env('NOEQUALS'), 'invalid', 'NAME=value'),
@@ -223,6 +250,7 @@ CASES = [
     ('edits-unknown-field', _spec(containerEdits={'bogus': []}), 'invalid', "unknown field 'bogus'"),
     ('edits-gid-negative-0.7.0', _spec('0.7.0', containerEdits={'additionalGids': [-1]}), 'invalid',
      'whole number from 0'),
+    ('edits-gid-fraction-0.7.0', _spec('0.7.0', containerEdits={'additionalGids': [1.5, 2]}), 'valid', None),
     ('edits-intelRdt-closID-dotdot', _spec('0.7.0', containerEdits={'intelRdt': {'closID': '..'}}), 'invalid',
      'closID'),
     ('edits-intelRdt-closID-root', _spec('0.7.0', containerEdits={'intelRdt': {'closID': '/'}}), 'valid', None),

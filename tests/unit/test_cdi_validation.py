@@ -56,8 +56,12 @@ def test_unknown_fields_of_any_key_type_are_listed_in_order():
 
 @pytest.mark.parametrize('value,problem', [
     (0, None), (4294967295, None),
+    # a fraction is truncated toward zero first, as the library's decoder does
+    (1.5, None), (-0.5, None), (4294967295.5, None),
     (4294967296, 'must be a whole number from 0 to 4294967295'),
+    (4294967296.0, 'must be a whole number from 0 to 4294967295'),
     (-1, 'must be a whole number from 0 to 4294967295'),
+    (-1.5, 'must be a whole number from 0 to 4294967295'),
     (float('nan'), 'must be a whole number'), (float('inf'), 'must be a whole number'),
     (True, 'must be a whole number'), ('7', 'must be a whole number'),
 ])
@@ -68,7 +72,8 @@ def test_uint32_range(value, problem):
 
 
 @pytest.mark.parametrize('value,problem', [
-    (True, None), (False, None), ('true', 'must be true or false'), ('enabled', 'must be true or false'), (1, 'must be true or false'),
+    (True, None), (False, None), ('yes', None), ('Off', None), ('N', None),
+    ('true', 'must be true or false'), ('enabled', 'must be true or false'), (1, 'must be true or false'),
 ])
 def test_bool_fields(value, problem):
     spec = spec_with('1.1.0', devices=[device(intelRdt={'closID': 'gpu', 'enableMonitoring': value})])
@@ -185,6 +190,8 @@ def test_higher_than_needed_is_advice_in_words():
     (spec_with(containerEdits={'intelRdt': None}), '0.3.0'),
     (spec_with(containerEdits={'intelRdt': {'enableMonitoring': True}}), '1.1.0'),
     (spec_with(containerEdits={'intelRdt': {'enableMonitoring': False}}), '0.7.0'),
+    (spec_with(containerEdits={'intelRdt': {'enableMonitoring': 'off'}}), '0.7.0'),   # the value read counts
+    (spec_with(containerEdits={'intelRdt': {'enableMonitoring': 'On'}}), '1.1.0'),
     (spec_with(containerEdits={'intelRdt': {'schemata': []}}), '1.1.0'),
     (spec_with(devices=[device(intelRdt={'closID': 'a', 'schemata': ['L3:0=f']})]), '1.1.0'),
     (spec_with(containerEdits={'mounts': [{'hostPath': '/a', 'containerPath': '/a', 'type': 'bind'}]}), '0.4.0'),
@@ -218,3 +225,9 @@ def test_driver_versions_from_device_mounts_in_version_order():
                                                   'driver is 580.9.1')
     assert _cdi.spec_driver_versions([]) == []
 
+
+def test_negative_device_numbers_after_truncation():
+    nodes = [{'path': '/dev/a', 'major': -0.5, 'minor': -1.0}, {'path': '/dev/b', 'major': -2, 'minor': 0.9}]
+    spec = spec_with(devices=[device(deviceNodes=nodes)])
+    assert _cdi.check_spec(spec)[0] == ['device gpu0: deviceNode /dev/a has a negative minor',
+                                        'device gpu0: deviceNode /dev/b has a negative major']
