@@ -41,6 +41,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -59,8 +60,8 @@ TARGETS = {
     'nvidia_smi': ('plugins/module_utils/_nvidia_smi.py',
                    ['tests/unit/test_nvidia_smi.py', 'tests/unit/test_cdi.py']),
     'cdi': ('plugins/module_utils/_cdi.py',
-            ['tests/unit/test_cdi.py', 'tests/unit/test_cdi_owner.py',
-             'tests/unit/plugins/test_diagnose_detectors.py']),
+            ['tests/unit/test_cdi.py', 'tests/unit/test_cdi_validation.py', 'tests/unit/test_cdi_discovery.py',
+             'tests/unit/test_cdi_owner.py', 'tests/unit/plugins/test_diagnose_detectors.py']),
     'containerd': ('plugins/module_utils/_containerd.py',
                    ['tests/unit/test_containerd.py']),
 }
@@ -176,8 +177,16 @@ def run_target(target, jobs, report_only=False):
         mutmut = os.path.join(os.path.dirname(sys.executable), 'mutmut')
         started = time.time()
         with open(log, 'w') as handle:
-            rc = subprocess.call([mutmut, 'run', '--max-children', str(jobs)], cwd=workdir, stdout=handle,
-                                 stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONDONTWRITEBYTECODE='1'))
+            # A session of its own, so that an interrupted run takes mutmut's workers with it.
+            proc = subprocess.Popen([mutmut, 'run', '--max-children', str(jobs)], cwd=workdir, stdout=handle,
+                                    stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONDONTWRITEBYTECODE='1'),
+                                    start_new_session=True)
+            try:
+                rc = proc.wait()
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait()
         with open(timing, 'w') as handle:
             handle.write('%.0f\n' % (time.time() - started))
         if rc != 0:
@@ -224,6 +233,7 @@ def main():
     parser.add_argument('--report-only', action='store_true',
                         help='classify the results of the last run again, without running mutmut')
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     unknown = [t for t in args.targets if t not in TARGETS]
     if unknown:
         parser.error('unknown target %s (known: %s)' % (', '.join(unknown), ', '.join(ORDER)))
