@@ -78,6 +78,9 @@ def test_elf_soname_of_a_crafted_shared_object(tmp_path):
         soname=b'libnvidia-tls.so.' + VERSION.encode(),
         entries=[(DT_SONAME, len(b'\0libc.so.6\0')), (DT_NEEDED, 1), (DT_STRTAB, STRTAB_VADDR), (DT_NULL, 0)]))
     assert _cdi.elf_soname(path) == 'libnvidia-tls.so.' + VERSION
+    # Bytes that are not ASCII do not stop discovery (they are replaced).
+    path = write(str(tmp_path / 'odd.so'), elf_image(soname=b'libnvidia-\xe9t\xe9.so.1'))
+    assert _cdi.elf_soname(path) == u'libnvidia-\ufffdt\ufffd.so.1'
 
 
 @pytest.mark.parametrize('case,image', [

@@ -74,6 +74,7 @@ def test_uint32_range(value, problem):
 @pytest.mark.parametrize('value,problem', [
     (True, None), (False, None), ('yes', None), ('Off', None), ('N', None),
     ('true', 'must be true or false'), ('enabled', 'must be true or false'), (1, 'must be true or false'),
+    (['yes'], 'must be true or false'),
 ])
 def test_bool_fields(value, problem):
     spec = spec_with('1.1.0', devices=[device(intelRdt={'closID': 'gpu', 'enableMonitoring': value})])
