@@ -225,7 +225,7 @@ def write_report(target, rows, elapsed, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
     parser.add_argument('targets', nargs='*', help='%s (default: all, in that order)' % ', '.join(ORDER))
     parser.add_argument('--jobs', type=int, default=int(os.environ.get('MUTATION_JOBS', '2')))
     parser.add_argument('--min', type=float, default=float(os.environ.get('MUTATION_MIN', '90')),
