@@ -10,7 +10,8 @@
 #      .cache/peers/containerd and unpacked there (nothing is installed; the host's apt sources
 #      are not touched). Cached; remove the folder to fetch the current packages again.
 #   3. pytest on the peer tests with K3S_GPU_UPSTREAM_PEER=1 (a missing program fails them
-#      instead of skipping): tests/unit/test_cdi_peer.py and test_containerd_peer.py. (The device
+#      instead of skipping): tests/unit/test_cdi_peer.py, test_containerd_peer.py and
+#      test_containerd_dropin_peer.py. (The device
 #      plugin's peer, tests/unit/plugins/test_device_plugin_peer.py, needs no upstream program
 #      since its Go module is not served: it runs in the unit step.)
 #
@@ -57,5 +58,5 @@ ensure_go "${REPO_ROOT}/tests/upstream/peers/go.mod" # the K3s stand-in renders 
 
 cd "${REPO_ROOT}"
 K3S_GPU_UPSTREAM_PEER=1 python -m pytest -p no:cacheprovider -q tests/unit/test_cdi_peer.py \
-  tests/unit/test_containerd_peer.py "$@"
+  tests/unit/test_containerd_peer.py tests/unit/test_containerd_dropin_peer.py "$@"
 log "upstream peers passed in $(($(date +%s) - start))s"

@@ -52,7 +52,9 @@ built=0
 for g in "${groups[@]}"; do
   dir="${UPSTREAM_DIR}/${g}"
   [ -f "${dir}/programs" ] || die "no group '${g}': ${dir}/programs does not exist"
-  { [ -f "${dir}/go.mod" ] && [ -f "${dir}/go.sum" ]; } || die "group '${g}' has no go.mod/go.sum: run 'go mod tidy' in ${dir}"
+  if [ ! -f "${dir}/go.mod" ] || [ ! -f "${dir}/go.sum" ]; then
+    die "group '${g}' has no go.mod/go.sum: run 'go mod tidy' in ${dir}"
+  fi
   ours="$(cd "${dir}" && find . -name '*.go' -type f -print0 | sort -z | xargs -0r sha256sum | sha256sum | cut -d' ' -f1)"
   base="$(printf '%s\n' "$(go version)" "$(sha256sum "${dir}/go.mod" "${dir}/go.sum" | cut -d' ' -f1)" "${ours}")"
   while read -r name pkg module flags; do

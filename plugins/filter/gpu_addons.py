@@ -58,8 +58,9 @@ def gpu_rollout_status(doc, expected_nodes=None, pod_selector=None, namespace=No
                                  namespace, _plain(failing_selector))
 
 
-def gpu_host_state(driver_probe, toolkit_probe):
-    return addons.host_state(_plain(driver_probe), _plain(toolkit_probe))
+def gpu_host_state(driver_probe, toolkit_probe, containerd_probe=None, version_probe=None):
+    return addons.host_state(_plain(driver_probe), _plain(toolkit_probe), _plain(containerd_probe),
+                             _plain(version_probe))
 
 
 def gpu_label_changes(doc, wanted, label="nvidia.com/device-plugin.config"):

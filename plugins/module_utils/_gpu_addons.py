@@ -17,26 +17,49 @@ import json
 import re
 from datetime import datetime
 
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as containerd
+
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
 MIG_STRATEGIES = ("none", "single", "mixed")
 DEFAULT_CONFIG_NAME = "default"
 
-# GPU Operator components whose images live under nvcr.io; the value is the path below the
-# registry host. A mirror keeps these paths (the usual `skopeo sync` / Harbor proxy layout).
+# GPU Operator components whose images live under nvcr.io (dotted: a sub-image of a component);
+# the value is the repository path below the registry host, as the chart of the pinned version
+# (gpu_operator_chart_version) has it. A mirror keeps these paths (the usual `skopeo sync` /
+# Harbor proxy layout). tests/unit/plugins/test_operator_chart.py checks them against the
+# chart. vgpuManager has no public image (its repository is the user's own) and is left out.
 OPERATOR_IMAGE_PATHS = {
     "operator": "nvidia",
-    "validator": "nvidia/cloud-native",
+    "validator": "nvidia",
     "driver": "nvidia",
+    "driver.manager": "nvidia/cloud-native",
     "toolkit": "nvidia/k8s",
     "devicePlugin": "nvidia",
     "dcgm": "nvidia/cloud-native",
     "dcgmExporter": "nvidia/k8s",
     "gfd": "nvidia",
     "migManager": "nvidia/cloud-native",
-    "nodeStatusExporter": "nvidia/cloud-native",
+    "nodeStatusExporter": "nvidia",
+    "gds": "nvidia/cloud-native",
+    "gdrcopy": "nvidia/cloud-native",
+    "vgpuManager.driverManager": "nvidia/cloud-native",
+    "vgpuDeviceManager": "nvidia/cloud-native",
+    "vfioManager": "nvidia/cloud-native",
+    "vfioManager.driverManager": "nvidia/cloud-native",
+    "sandboxDevicePlugin": "nvidia",
+    "kataSandboxDevicePlugin": "nvidia/cloud-native",
+    "ccManager": "nvidia/cloud-native",
+    "draDriver": "nvidia",
 }
+
+# K3s's containerd drop-in folder (config version 3) and the file the operator's toolkit writes
+# there when RUNTIME_DROP_IN_CONFIG points into it.
+K3S_DROP_IN_DIR = "agent/etc/containerd/config-v3.toml.d"
+OPERATOR_DROP_IN_NAME = "99-nvidia.toml"
+# cdi.nriPluginEnabled: the NRI plugin needs containerd 1.7.30+ (1.7 line) or 2.1+.
+NRI_MIN_CONTAINERD = ((1, 7, 30), (2, 1, 0))
 
 
 class AddonError(ValueError):
@@ -219,14 +242,14 @@ def device_plugin_variants(nodes, default_replicas=1, base_name="nvidia-device-p
     return variants
 
 
-def _toolkit_env(settings):
+def _toolkit_env(settings, drop_in=None):
     data_dir = settings.get("k3s_data_dir") or "/var/lib/rancher/k3s"
     config = settings.get("toolkit_containerd_config") or (
         "%s/agent/etc/containerd/config.toml" % data_dir
     )
     socket = settings.get("toolkit_containerd_socket") or "/run/k3s/containerd/containerd.sock"
     runtime_class = settings.get("runtime_class") or "nvidia"
-    return [
+    env = [
         {"name": "CONTAINERD_CONFIG", "value": config},
         {"name": "CONTAINERD_SOCKET", "value": socket},
         {"name": "RUNTIME_CONFIG_SOURCE", "value": "file=%s" % config},
@@ -234,6 +257,97 @@ def _toolkit_env(settings):
         {"name": "CONTAINERD_SET_AS_DEFAULT",
          "value": "true" if _as_bool(settings.get("toolkit_set_as_default")) else "false"},
     ]
+    if drop_in:
+        env.append({"name": "RUNTIME_DROP_IN_CONFIG", "value": drop_in})
+    return env
+
+
+def _toolkit_drop_in(settings, nodes, host_state):
+    """(RUNTIME_DROP_IN_CONFIG or None, sentence): the operator's toolkit writes its containerd
+    drop-in into K3s's drop-in folder, which K3s's generated config imports, so the runtime
+    survives K3s rewriting config.toml at every start."""
+    wanted = settings.get("toolkit_drop_in")
+    if wanted is None or str(wanted).lower() == "auto":
+        containerd_nodes = [n for n in nodes if n.get("container_runtime", "containerd") == "containerd"]
+        probed = dict((n["node_name"], host_state[n["node_name"]]["drop_in"]) for n in containerd_nodes
+                      if "drop_in" in host_state.get(n["node_name"], {}))
+        folders = sorted(set(f for f in probed.values() if f))
+        if len(folders) > 1:
+            raise AddonError(
+                "the GPU nodes' K3s import different containerd drop-in folders (%s): the operator's toolkit "
+                "takes one RUNTIME_DROP_IN_CONFIG for every node; set gpu_operator_toolkit_drop_in to the "
+                "file to use, or '' for the operator's default"
+                % "; ".join("%s: %s" % (node, folder) for node, folder in sorted(probed.items())))
+        if folders:
+            without = sorted(node for node, folder in probed.items() if not folder)
+            return ("%s/%s" % (folders[0], OPERATOR_DROP_IN_NAME),
+                    "RUNTIME_DROP_IN_CONFIG in %s, which K3s imports (probed%s)"
+                    % (folders[0], "; not imported yet on %s" % ", ".join(without) if without else ""))
+        if probed:
+            return None, ("no GPU node's K3s imports a containerd drop-in folder: the operator's toolkit keeps its "
+                          "default drop-in and import, which K3s drops when it rewrites config.toml")
+        data_dir = settings.get("k3s_data_dir") or "/var/lib/rancher/k3s"
+        folder = "%s/%s" % (data_dir.rstrip("/"), K3S_DROP_IN_DIR)
+        return ("%s/%s" % (folder, OPERATOR_DROP_IN_NAME),
+                "RUNTIME_DROP_IN_CONFIG in %s (no probe data: the folder K3s releases with containerd "
+                "drop-ins import)" % folder)
+    if not wanted:
+        return None, "RUNTIME_DROP_IN_CONFIG not set (gpu_operator_toolkit_drop_in is empty)"
+    if not str(wanted).startswith("/"):
+        raise AddonError("gpu_operator_toolkit_drop_in is %r: give an absolute file path, auto, or '' (none)"
+                         % wanted)
+    return str(wanted), "RUNTIME_DROP_IN_CONFIG=%s (gpu_operator_toolkit_drop_in)" % wanted
+
+
+def containerd_version(text):
+    """(major, minor, patch) from a containerd version (``v2.1.4-k3s1``, ``1.7.30``); None if not one."""
+    match = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", str(text or "").strip())
+    return tuple(int(g) for g in match.groups()) if match else None
+
+
+def nri_allowed(version):
+    """True when containerd ``version`` (a tuple) can run the GPU Operator's NRI plugin."""
+    if version is None:
+        return False
+    if version[0] == 1:
+        return version[:2] == (1, 7) and version >= NRI_MIN_CONTAINERD[0]
+    return version >= NRI_MIN_CONTAINERD[1]
+
+
+def _check_nri(settings, nodes, host_state, cdi_enabled, toolkit_enabled):
+    """Refuse cdi.nriPluginEnabled where it cannot work; returns the decision sentence."""
+    if not cdi_enabled:
+        raise AddonError("gpu_operator_cdi_nri_plugin needs gpu_operator_cdi_enabled: the NRI plugin injects CDI "
+                         "devices, and the operator refuses the plugin with CDI off")
+    if not toolkit_enabled:
+        raise AddonError("gpu_operator_cdi_nri_plugin needs the operator's own toolkit (the operator refuses the NRI "
+                         "plugin with toolkit.enabled=false): set gpu_operator_toolkit_enabled: true")
+    docker = sorted(n["node_name"] for n in nodes if n.get("container_runtime", "containerd") != "containerd")
+    if docker:
+        raise AddonError("gpu_operator_cdi_nri_plugin needs K3s's containerd, but %s run K3s in docker mode "
+                         "(k3s_gpu_container_runtime: docker), which has no NRI" % ", ".join(docker))
+    explicit = settings.get("containerd_version") or ""
+    found, unknown, too_old = {}, [], []
+    for node in nodes:
+        text = explicit or (host_state.get(node["node_name"]) or {}).get("containerd") or ""
+        version = containerd_version(text)
+        if version is None:
+            unknown.append(node["node_name"])
+        elif not nri_allowed(version):
+            too_old.append("%s (containerd %s)" % (node["node_name"], text))
+        else:
+            found[node["node_name"]] = text
+    if unknown:
+        raise AddonError("gpu_operator_cdi_nri_plugin: cannot tell which containerd K3s runs on %s (the probe "
+                         "asks 'k3s ctr version' on each GPU node, which needs K3s running there): set "
+                         "gpu_operator_containerd_version to the containerd version of the nodes' K3s"
+                         % ", ".join(sorted(unknown)))
+    if too_old:
+        raise AddonError("gpu_operator_cdi_nri_plugin: the GPU Operator's NRI plugin needs containerd 1.7.30 or "
+                         "later in the 1.7 line, or 2.1 or later; %s: upgrade K3s or set "
+                         "gpu_operator_cdi_nri_plugin: false" % ", ".join(sorted(too_old)))
+    return "cdi.nriPluginEnabled=true (containerd %s)" % ", ".join(
+        "%s on %s" % (version, node) for node, version in sorted(found.items()))
 
 
 def _resolve_auto(value, auto_value):
@@ -247,12 +361,13 @@ def operator_values(settings, nodes=None, host_state=None, dumper=None):
 
     ``settings`` keys (all optional): driver_enabled, toolkit_enabled (true, false or
     "auto"), k3s_data_dir, toolkit_containerd_config, toolkit_containerd_socket,
-    toolkit_set_as_default, runtime_class, cdi_enabled, cdi_nri_plugin, mig_strategy,
-    dcgm_exporter, time_slicing_replicas, fail_on_init_error, image_registry,
-    user_values (merged last).
+    toolkit_set_as_default, toolkit_drop_in ("auto", a file, or "" for none), runtime_class,
+    cdi_enabled, cdi_nri_plugin, containerd_version, mig_strategy, dcgm_exporter,
+    time_slicing_replicas, fail_on_init_error, image_registry, user_values (merged last).
     ``nodes``: output of gpu_nodes(). ``host_state``: node name -> {"driver": bool,
-    "toolkit": bool} as probed on the hosts (kernel driver loaded; nvidia-container-runtime
-    present). "auto" disables the operator's driver (toolkit) when every GPU node already
+    "toolkit": bool, optionally "drop_in": the K3s drop-in folder its generated containerd
+    config imports (None: none), "containerd": the version of K3s's containerd} as probed on
+    the hosts (kernel driver loaded; nvidia-container-runtime present). "auto" disables the operator's driver (toolkit) when every GPU node already
     has one; with no probe data it assumes the collection's driver/toolkit roles ran.
     ``dumper`` turns a device plugin config dict into the ConfigMap text (default JSON,
     which is valid YAML; the filter passes a YAML dumper).
@@ -293,20 +408,25 @@ def operator_values(settings, nodes=None, host_state=None, dumper=None):
     decisions.append("toolkit.enabled=%s (host toolkit %s)"
                      % (str(toolkit_enabled).lower(), why_toolkit))
 
+    cdi_enabled = _as_bool(settings.get("cdi_enabled"), True)
+    nri = _as_bool(settings.get("cdi_nri_plugin"), False)
+    if nri:
+        decisions.append(_check_nri(settings, nodes, host_state, cdi_enabled, toolkit_enabled))
     values = {
         "driver": {"enabled": driver_enabled},
         "toolkit": {"enabled": toolkit_enabled},
         "operator": {"runtimeClass": settings.get("runtime_class") or "nvidia"},
         "cdi": {
-            "enabled": _as_bool(settings.get("cdi_enabled"), True),
-            "nriPluginEnabled": _as_bool(settings.get("cdi_nri_plugin"), False),
+            "enabled": cdi_enabled,
+            "nriPluginEnabled": nri,
         },
         "mig": {"strategy": mig_strategy},
         "dcgmExporter": {"enabled": _as_bool(settings.get("dcgm_exporter"), False)},
     }
     if toolkit_enabled:
-        values["toolkit"]["env"] = _toolkit_env(settings)
-        decisions.append("toolkit env points the toolkit container at K3s's containerd")
+        drop_in, why_drop_in = _toolkit_drop_in(settings, nodes, host_state)
+        values["toolkit"]["env"] = _toolkit_env(settings, drop_in)
+        decisions.append("toolkit env points the toolkit container at K3s's containerd; " + why_drop_in)
 
     plan = sharing_plan(nodes, settings.get("time_slicing_replicas", 1), mig_strategy,
                         settings.get("fail_on_init_error", False))
@@ -325,7 +445,10 @@ def operator_values(settings, nodes=None, host_state=None, dumper=None):
     registry = (settings.get("image_registry") or "").rstrip("/")
     if registry:
         for component, path in sorted(OPERATOR_IMAGE_PATHS.items()):
-            values.setdefault(component, {})["repository"] = "%s/%s" % (registry, path)
+            node = values
+            for part in component.split("."):
+                node = node.setdefault(part, {})
+            node["repository"] = "%s/%s" % (registry, path)
         decisions.append("images from %s" % registry)
 
     user_values = settings.get("user_values") or {}
@@ -514,11 +637,17 @@ def failure_report(status, logs=None, title="GPU add-on is not ready", tail=10):
     return "\n".join(lines)
 
 
-def host_state(driver_probe, toolkit_probe):
-    """Node name -> {"driver": bool, "toolkit": bool} from two looped ``stat`` results.
+def host_state(driver_probe, toolkit_probe, containerd_probe=None, version_probe=None):
+    """Node name -> {"driver": bool, "toolkit": bool, ...} from looped probe results.
 
     ``driver_probe``: results of stat on /proc/driver/nvidia/version, loop item = node dict.
     ``toolkit_probe``: results of stat on toolkit paths, loop item = [node dict, path].
+    ``containerd_probe``: results of grep for the ``imports`` line of K3s's generated
+    containerd config, loop item = node dict: rc 0 sets "drop_in" to the K3s drop-in folder it
+    imports (None for another import), rc 1 (no imports line) to None; a missing file (rc 2)
+    leaves it out.
+    ``version_probe``: results of ``k3s ctr version``, loop item = node dict: the server's
+    version sets "containerd".
     Hosts whose probe failed or was skipped are left out (unknown).
     """
     state = {}
@@ -535,6 +664,19 @@ def host_state(driver_probe, toolkit_probe):
             continue
         if result["stat"].get("exists"):
             state[node["node_name"]]["toolkit"] = True
+    for result in containerd_probe or []:
+        node = result.get("item") or {}
+        if not node.get("node_name") or node["node_name"] not in state or result.get("rc") not in (0, 1):
+            continue
+        found = containerd.drop_in_import_from_text(result.get("stdout") or "") if result["rc"] == 0 else None
+        state[node["node_name"]]["drop_in"] = found[1] if found else None
+    for result in version_probe or []:
+        node = result.get("item") or {}
+        if not node.get("node_name") or node["node_name"] not in state or result.get("rc") != 0:
+            continue
+        match = re.search(r"Server:\s*\n\s*Version:\s*(\S+)", result.get("stdout") or "")
+        if match:
+            state[node["node_name"]]["containerd"] = match.group(1)
     return state
 
 

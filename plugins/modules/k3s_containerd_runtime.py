@@ -12,29 +12,60 @@ module: k3s_containerd_runtime
 short_description: Make K3s's embedded containerd know the NVIDIA runtimes
 version_added: 0.1.0
 description:
-  - Writes the containerd runtimes into the template K3s renders its containerd config from,
-    C(config-v3.toml.tmpl) for containerd config version 3 (containerd 2.x) or
-    C(config.toml.tmpl) for version 2 (containerd 1.7), under C(<data_dir>/agent/etc/containerd).
-  - A new template starts with C({{ template "base" . }}) so that K3s's own config is extended,
-    not replaced. The module's content lives in one marked block; anything written outside the
-    block is kept. When the version changes, the block is removed from the other template.
-  - Each runtime table is guarded so that K3s does not render it twice when K3s detected a
-    runtime of the same name itself (a table defined twice stops containerd).
+  - Adds runtimes to the containerd that K3s embeds, in one of two ways, chosen from the config
+    C(<data_dir>/agent/etc/containerd/config.toml) K3s generated at its last start
+    (O(method=auto)).
+  - B(Drop-in:) where the generated config imports K3s's drop-in folder
+    (C(imports = [".../config-v3.toml.d/*.toml"]), C(config.toml.d) for config version 2), a
+    plain TOML file C(50-k3s-gpu-cluster.toml) in that folder. containerd 2.x merges it table by
+    table over K3s's config, so it can also redefine a runtime K3s detected itself (another
+    binary, C(SystemdCgroup)) and set C(enable_cdi) and C(cdi_spec_dirs). A template written
+    earlier loses its block (the file goes when nothing else is left). Not with containerd 1.x,
+    which replaces K3s's whole CRI plugin table with an imported one.
+  - B(Template:) where the generated config imports no drop-in folder (older K3s), the template
+    K3s renders its config from, C(config-v3.toml.tmpl) (config version 3, containerd 2.x) or
+    C(config.toml.tmpl) (version 2, containerd 1.7). A new template starts with
+    C({{ template "base" . }}) so that K3s's own config is extended, not replaced. The module's
+    content lives in one marked block; anything outside it is kept. Each runtime table is
+    guarded so that K3s does not render it twice when K3s detected a runtime of the same name
+    (a table defined twice stops containerd); the runtime K3s detected then wins.
+  - Before K3s's first start there is no config.toml; with config version 3 the module writes the
+    drop-in. If the config K3s then generates does not import it, the next call writes the
+    template, removes the drop-in and returns RV(restart_required) (the K3s roles restart K3s once).
   - When K3s already detects every requested runtime on its own (known name, standard binary
-    path, default runtime type, O(runtimes[].systemd_cgroup=auto), no CDI to switch on), nothing
-    is written (RV(managed=false)) and a block written earlier is removed.
-  - K3s must be restarted to render the template; the module does not restart it but returns
+    path, default runtime type, O(runtimes[].systemd_cgroup=auto), nothing else to set), nothing
+    is written (RV(managed=false)) and what the module wrote earlier is removed.
+  - A template whose managed block is damaged (a BEGIN line without its END line, two of
+    either) or that cannot be parsed, and a drop-in file that is not the module's or not TOML,
+    are refused with a message that names the file; nothing is rewritten then.
+  - K3s must be restarted to read a change; the module does not restart it but returns
     RV(restart_required) and RV(effective).
 author:
   - k3s_gpu.cluster maintainers (@k3s-gpu)
 extends_documentation_fragment:
   - k3s_gpu.cluster.attributes.writer
-  - k3s_gpu.cluster.attributes.backup
 options:
   data_dir:
     description: K3s data directory (K3s's C(--data-dir)).
     type: path
     default: /var/lib/rancher/k3s
+  method:
+    description:
+      - How the runtimes reach containerd. C(auto) reads the generated C(config.toml) (see the
+        description); C(drop_in) and C(template) force one way.
+      - C(drop_in) fails before any change when an existing config.toml imports no drop-in folder.
+    type: str
+    choices: [auto, drop_in, template]
+    default: auto
+    version_added: 0.2.0
+  fallback_template:
+    description:
+      - With the drop-in, write the template as well. For a K3s that is about to be replaced by an
+        older release, which may not import the drop-in folder; the next call after the start
+        removes whichever of the two K3s does not read. The K3s roles set it on a downgrade.
+    type: bool
+    default: false
+    version_added: 0.2.0
   config_version:
     description:
       - containerd config version of the template to write.
@@ -44,7 +75,9 @@ options:
     choices: [auto, '2', '3']
     default: auto
   k3s_path:
-    description: The k3s binary used by O(config_version=auto) when no config.toml exists yet.
+    description:
+      - The k3s binary run (C(k3s --version)) by O(config_version=auto) when no config.toml exists
+        yet, and to tell containerd 1.x from 2.x when a version 2 config imports C(config.toml.d).
     type: path
   runtimes:
     description: Runtimes to add.
@@ -82,15 +115,17 @@ options:
     type: str
   enable_cdi:
     description:
-      - Require CDI in containerd's CRI plugin. containerd 2.x (config version 3) has it on
-        by default, so nothing is written; with config version 2 it cannot be added on top of
-        K3s's base template and the module fails before changing anything.
+      - Require CDI in containerd's CRI plugin. The drop-in sets C(enable_cdi = true). A template
+        cannot add it; containerd 2.x (config version 3) has it on by default, which is checked,
+        and with a version 2 template the module fails before changing anything.
+      - CDI specs with C(cdiVersion) 0.7.0 (the NVIDIA toolkit's default from 1.19.1) need
+        containerd 1.7.16 or later; every K3s with containerd 2.x reads them.
     type: bool
     default: false
   cdi_spec_dirs:
     description:
-      - CDI spec folders containerd must read. Only containerd 2.x's default
-        (C(/etc/cdi), C(/var/run/cdi)) can be had with a template that extends K3s's base.
+      - CDI spec folders containerd must read. The drop-in sets them; with a template only
+        containerd 2.x's default (C(/etc/cdi), C(/var/run/cdi)) can be had.
     type: list
     elements: path
   allow_missing_binary:
@@ -98,13 +133,21 @@ options:
     type: bool
     default: false
   state:
-    description: C(absent) removes only the module's block (and the template when nothing else is left).
+    description: C(absent) removes only the module's block (and the template when nothing else is left) and its drop-in.
     type: str
     choices: [present, absent]
     default: present
+  backup:
+    description:
+      - Keep a timestamped copy (C(<file>.<pid>.<time>~)) of a file before replacing or removing it.
+        Backups in the drop-in folder do not end in C(.toml), so containerd does not read them.
+    type: bool
+    default: true
 notes:
   - The check that a runtime was detected by K3s uses the binary names and folders K3s
     searches; it cannot see the E(PATH) of K3s's service.
+  - RV(effective) counts a drop-in only when it is older than config.toml, which K3s rewrites
+    at every start just before it starts containerd; a newer one has not been loaded yet.
 '''
 
 EXAMPLES = r'''
@@ -115,7 +158,7 @@ EXAMPLES = r'''
         binary: /usr/bin/nvidia-container-runtime
   register: k3s_runtime
 
-- name: Restart K3s when the template changed
+- name: Restart K3s when containerd does not run the runtimes as asked
   ansible.builtin.service:
     name: k3s
     state: restarted
@@ -124,15 +167,36 @@ EXAMPLES = r'''
 - name: Remove the runtimes again
   k3s_gpu.cluster.k3s_containerd_runtime:
     state: absent
-    backup: true
 '''
 
 RETURN = r'''
 path:
+  description: The file that holds (or would hold) the runtimes, the drop-in or the template.
+  returned: always
+  type: str
+  sample: /var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d/50-k3s-gpu-cluster.toml
+method:
+  description: C(drop_in) or C(template), the way chosen (also for O(state=absent) and when nothing is managed).
+  returned: always
+  type: str
+  sample: drop_in
+method_reason:
+  description: Why that way.
+  returned: always
+  type: str
+template_path:
   description: The template for the config version in use.
   returned: always
   type: str
   sample: /var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.tmpl
+drop_in_path:
+  description: The module's drop-in file.
+  returned: always
+  type: str
+imports:
+  description: The drop-in folder the generated config.toml imports, or null.
+  returned: always
+  type: str
 config_version:
   description: containerd config version written for (2 or 3).
   returned: always
@@ -146,24 +210,28 @@ runtimes:
   sample: [{name: nvidia, binary: /usr/bin/nvidia-container-runtime, runtime_type: io.containerd.runc.v2,
             systemd_cgroup: true, k3s_detects: true}]
 managed:
-  description: Whether the module's block is in the template (false when K3s does it alone or O(state=absent)).
+  description: Whether the module's block or drop-in is in place (false when K3s does it alone or O(state=absent)).
   returned: always
   type: bool
 reason:
-  description: Why nothing is managed, or what the block does.
+  description: Why nothing is managed, or what the block or drop-in does.
   returned: always
   type: str
 restart_required:
-  description: K3s must restart to render the change (the template changed, or config.toml lacks the runtimes).
+  description:
+    - K3s must restart, because the containerd config it generated at its last start, with the drop-ins
+      it loaded then, lacks what was asked (or, before the first start, a file changed).
+    - A change that K3s's running containerd already reflects (the block moving from the template
+      to a drop-in) needs no restart.
   returned: always
   type: bool
 effective:
-  description: Whether the config.toml K3s generated last already has the runtimes (and CDI when asked).
-    False when there is no config.toml yet.
+  description: Whether the config.toml K3s generated last, merged with the drop-ins loaded with it, has the runtimes
+    (and CDI when asked). False when there is no config.toml yet.
   returned: always
   type: bool
 effective_problems:
-  description: What config.toml lacks; empty when RV(effective) is true.
+  description: What that config lacks; empty when RV(effective) is true.
   returned: always
   type: list
   elements: str
@@ -252,10 +320,85 @@ def resolve_runtimes(module, version, config):
     return resolved
 
 
+def containerd2(module, version):
+    """True when K3s's containerd is 2.x: from `k3s --version` when it can be run, else from the
+    config version (version 3 exists only with containerd 2)."""
+    k3s = module.params['k3s_path'] or module.get_bin_path('k3s', opt_dirs=['/usr/local/bin'])
+    if k3s and os.path.isfile(k3s) and os.access(k3s, os.X_OK):
+        rc, out, _err = module.run_command([k3s, '--version'])
+        found = ctd.version_from_k3s(out) if rc == 0 else None
+        if found:
+            return found == 3
+    return version == 3
+
+
+def loaded_config(module, cfg_path, config):
+    """config.toml merged with the imported files containerd loaded with it: those not newer
+    than config.toml, which K3s rewrites at every start before containerd starts."""
+    try:
+        cfg_mtime = os.stat(cfg_path).st_mtime
+    except OSError:
+        return config
+    merged = config
+    for path in ctd.imported_files(config, os.path.dirname(cfg_path)):
+        try:
+            if os.stat(path).st_mtime > cfg_mtime:
+                continue
+            merged = ctd.merge_tables(merged, _toml.loads(_files.read_text(path) or ''))
+        except (OSError, _toml.TomlError) as exc:
+            module.warn('cannot read %s, which config.toml imports (%s): effective leaves it out' % (path, exc))
+    return merged
+
+
+def read_checked(module, result, templates, drop_ins):
+    """Current text of every file the module may change; a damaged one stops the module here."""
+    texts = {}
+    try:
+        for path in templates:
+            texts[path] = _files.read_text(path)
+            ctd.check_template(texts[path], path)
+        for path in drop_ins:
+            texts[path] = _files.read_text(path)
+            ctd.check_drop_in(texts[path], path)
+    except ctd.DamagedFile as exc:
+        module.fail_json(msg=str(exc), **result)
+    return texts
+
+
+def check_request(module, result, version, method, runtimes):
+    """Refusals that depend on the way chosen; nothing has changed yet."""
+    p = module.params
+    if method == 'template':
+        if p['enable_cdi'] and version == 2:
+            module.fail_json(msg='enable_cdi needs containerd config version 3 here: with version 2 (containerd 1.7) '
+                                 'enable_cdi lives in the CRI plugin table that K3s\'s base template defines, and a '
+                                 'template cannot define that table again. Upgrade K3s to a containerd 2 release '
+                                 '(v1.31.6+k3s1, v1.32.2+k3s1 or later) or use the nvidia-cdi runtime instead', **result)
+        if p['cdi_spec_dirs'] is not None and (version == 2 or p['cdi_spec_dirs'] != ctd.CONTAINERD2_CDI_SPEC_DIRS):
+            module.fail_json(msg='cdi_spec_dirs can only be containerd 2\'s default %s with a template: the setting '
+                                 'lives in the CRI plugin table of K3s\'s base template, which a template cannot '
+                                 'extend. Put CDI specs in /etc/cdi or /var/run/cdi, or use a K3s whose generated '
+                                 'config imports the drop-in folder' % ctd.CONTAINERD2_CDI_SPEC_DIRS, **result)
+    if p['default_runtime']:
+        match = [r for r in runtimes if r['name'] == p['default_runtime']]
+        if p['default_runtime'] != 'runc' and not (match and match[0]['k3s_detects']):
+            module.fail_json(msg='default_runtime %s: K3s sets the default runtime itself (default-runtime in its '
+                                 'config.yaml) and accepts only runtimes it detects: list it in runtimes with the '
+                                 'standard binary (%s in /usr/bin or /usr/local/nvidia/toolkit)'
+                             % (p['default_runtime'], ', '.join('%s: %s' % kv for kv in sorted(ctd.K3S_DETECTED.items()))),
+                             **result)
+        result['k3s_config'] = {'default-runtime': p['default_runtime']}
+    problem = ctd.check_block_parses(version, runtimes)
+    if problem:
+        module.fail_json(msg=problem, **result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             data_dir=dict(type='path', default='/var/lib/rancher/k3s'),
+            method=dict(type='str', default='auto', choices=['auto', 'drop_in', 'template']),
+            fallback_template=dict(type='bool', default=False),
             config_version=dict(type='str', default='auto', choices=['auto', '2', '3']),
             k3s_path=dict(type='path'),
             runtimes=dict(type='list', elements='dict', default=[{'name': 'nvidia'}], options=dict(
@@ -269,7 +412,7 @@ def main():
             cdi_spec_dirs=dict(type='list', elements='path'),
             allow_missing_binary=dict(type='bool', default=False),
             state=dict(type='str', default='present', choices=['present', 'absent']),
-            backup=dict(type='bool', default=False),
+            backup=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )
@@ -285,84 +428,98 @@ def main():
             module.warn('cannot parse %s (%s): effective is reported false' % (cfg_path, exc))
     version, version_source = detect_version(module, cfg_text)
     other = 2 if version == 3 else 3
-    path = os.path.join(folder, ctd.TEMPLATE_NAME[version])
-    other_path = os.path.join(folder, ctd.TEMPLATE_NAME[other])
+    templates = {v: os.path.join(folder, ctd.TEMPLATE_NAME[v]) for v in (2, 3)}
+    imported = ctd.drop_in_import(config)
+    drop_in_dirs = {v: os.path.join(folder, ctd.DROP_IN_DIR[v]) for v in (2, 3)}
+    if imported:
+        drop_in_dirs[imported[0]] = imported[1]
+    drop_ins = {v: os.path.join(drop_in_dirs[v], ctd.DROP_IN_NAME) for v in (2, 3)}
+    drop_in_version = imported[0] if imported else version
 
-    result = dict(changed=False, path=path, config_version=version, runtimes=[], managed=False, reason='',
-                  restart_required=False, effective=False, effective_problems=[], k3s_config={},
+    result = dict(changed=False, path=templates[version], template_path=templates[version],
+                  drop_in_path=drop_ins[drop_in_version], imports=imported[1] if imported else None,
+                  method='template', method_reason='', config_version=version, runtimes=[], managed=False,
+                  reason='', restart_required=False, effective=False, effective_problems=[], k3s_config={},
                   backup_files=[], version_source=version_source)
+    texts = read_checked(module, result, templates.values(), drop_ins.values())
+
+    method, result['method_reason'] = ctd.choose_method(
+        p['method'], cfg_text is not None, imported,
+        imported is not None and imported[0] == 2 and containerd2(module, version), version)
+    result['method'] = method
+    if method == 'drop_in':
+        result['path'] = drop_ins[drop_in_version]
     runtimes = []
     if p['state'] == 'present':
+        if p['method'] == 'drop_in' and cfg_text is not None and not imported:
+            module.fail_json(msg='method=drop_in, but %s imports no drop-in folder (%s/*.toml): this K3s does not read '
+                                 'drop-ins; use method=auto or template' % (cfg_path, drop_in_dirs[version]), **result)
         runtimes = resolve_runtimes(module, version, config)
         result['runtimes'] = runtimes
-        if p['enable_cdi'] and version == 2:
-            module.fail_json(msg='enable_cdi needs containerd config version 3 here: with version 2 (containerd 1.7) '
-                                 'enable_cdi lives in the CRI plugin table that K3s\'s base template defines, and a '
-                                 'template cannot define that table again. Upgrade K3s to a containerd 2 release '
-                                 '(v1.31.6+k3s1, v1.32.2+k3s1 or later) or use the nvidia-cdi runtime instead', **result)
-        if p['cdi_spec_dirs'] is not None and (version == 2 or p['cdi_spec_dirs'] != ctd.CONTAINERD2_CDI_SPEC_DIRS):
-            module.fail_json(msg='cdi_spec_dirs can only be containerd 2\'s default %s: the setting lives in the CRI '
-                                 'plugin table of K3s\'s base template, which a template cannot extend. Put CDI specs '
-                                 'in /etc/cdi or /var/run/cdi' % ctd.CONTAINERD2_CDI_SPEC_DIRS, **result)
-        if p['default_runtime']:
-            match = [r for r in runtimes if r['name'] == p['default_runtime']]
-            if p['default_runtime'] != 'runc' and not (match and match[0]['k3s_detects']):
-                module.fail_json(msg='default_runtime %s: K3s sets the default runtime itself (default-runtime in its '
-                                     'config.yaml) and accepts only runtimes it detects: list it in runtimes with the '
-                                     'standard binary (%s in /usr/bin or /usr/local/nvidia/toolkit)'
-                                 % (p['default_runtime'], ', '.join('%s: %s' % kv for kv in sorted(ctd.K3S_DETECTED.items()))),
-                                 **result)
-            result['k3s_config'] = {'default-runtime': p['default_runtime']}
-        problem = ctd.check_block_parses(version, runtimes)
-        if problem:
-            module.fail_json(msg=problem, **result)
-        standard = all(r['k3s_detects'] and r['systemd_cgroup_auto'] for r in runtimes)
+        check_request(module, result, version, method, runtimes)
+        extra = (p['cdi_spec_dirs'] is not None and p['cdi_spec_dirs'] != ctd.CONTAINERD2_CDI_SPEC_DIRS)
+        standard = all(r['k3s_detects'] and r['systemd_cgroup_auto'] for r in runtimes) and not extra
         result['managed'] = not standard
         if standard:
             result['reason'] = ('K3s detects %s on its own; nothing to write'
                                 % ', '.join('%s (%s)' % (r['name'], r['binary']) for r in runtimes))
         else:
-            added = [r['name'] for r in runtimes if not (r['k3s_detects'] and r['systemd_cgroup_auto'])]
-            result['reason'] = 'the template adds %s' % ', '.join(added)
+            added = [r['name'] for r in runtimes if not (r['k3s_detects'] and r['systemd_cgroup_auto'])] or \
+                ['the CDI spec folders']
+            result['reason'] = 'the %s adds %s' % ('drop-in' if method == 'drop_in' else 'template', ', '.join(added))
     else:
         result['reason'] = 'state=absent'
 
-    before = _files.read_text(path)
-    if result['managed']:
-        outside = ctd.split_template(before)
-        for runtime in runtimes:
-            if ctd.defines_runtime(outside[0] + outside[2], version, runtime['name']):
-                module.fail_json(msg='%s already defines runtime %s outside the block this module manages: remove that '
-                                     'table or drop %s from runtimes' % (path, runtime['name'], runtime['name']), **result)
-        wanted = ctd.apply_block(before, version, runtimes)
-    else:
-        wanted = ctd.remove_block(before)
+    wanted = {}
+    use_template = result['managed'] and (method == 'template' or p['fallback_template'])
+    for v, path in templates.items():
+        if use_template and v == version:
+            outside = ctd.split_template(texts[path], path)
+            for runtime in runtimes:
+                if ctd.defines_runtime(outside[0] + outside[2], version, runtime['name']):
+                    module.fail_json(msg='%s already defines runtime %s outside the block this module manages: remove '
+                                         'that table or drop %s from runtimes' % (path, runtime['name'], runtime['name']),
+                                     **result)
+            wanted[path] = ctd.apply_block(texts[path], version, runtimes, path)
+        else:
+            wanted[path] = ctd.remove_block(texts[path], path)
+    for v, path in drop_ins.items():
+        if result['managed'] and method == 'drop_in' and v == drop_in_version:
+            wanted[path] = ctd.render_drop_in(v, runtimes, p['enable_cdi'], p['cdi_spec_dirs'])
+        else:
+            wanted[path] = None
+
+    # What containerd loaded at K3s's last start, read before anything is written.
+    loaded = loaded_config(module, cfg_path, config) if cfg_text is not None else {}
     diffs = []
-    for target, text in ((path, wanted), (other_path, ctd.remove_block(_files.read_text(other_path)))):
-        current = _files.read_text(target)
-        if text == current:
+    # New content first, removals after: an interrupted run leaves the runtimes defined somewhere.
+    order = sorted(wanted, key=lambda path: wanted[path] is None)
+    for path in order:
+        text = wanted[path]
+        if text == texts[path]:
             continue
         if text is None:
-            done = _files.remove_file(module, target, backup=p['backup'])
+            done = _files.remove_file(module, path, backup=p['backup'])
         else:
-            done = _files.write_text(module, target, text, backup=p['backup'])
+            done = _files.write_text(module, path, text, backup=p['backup'])
         diffs.append(done['diff'])
         result['changed'] = result['changed'] or done['changed']
         if done['backup_file']:
             result['backup_files'].append(done['backup_file'])
-    if result['managed'] and _files.read_text(other_path) is not None and version == 3 and not module.check_mode:
+    if use_template and texts[templates[other]] is not None and version == 3 and not module.check_mode:
         module.warn('%s exists too: K3s reads %s first and ignores the version 2 template'
-                    % (other_path, os.path.basename(path)))
+                    % (templates[other], os.path.basename(templates[version])))
 
     if p['state'] == 'present' and cfg_text is not None:
-        result['effective_problems'] = ctd.effective_problems(config, version, runtimes, p['enable_cdi'])
+        result['effective_problems'] = ctd.effective_problems(loaded, version, runtimes, p['enable_cdi'],
+                                                              p['cdi_spec_dirs'] if method == 'drop_in' else None)
         result['effective'] = not result['effective_problems']
     elif p['state'] == 'present':
         result['effective_problems'] = ['there is no %s yet (K3s has not started)' % cfg_path]
     else:
-        result['effective'] = not any(ctd.runtime_table(config, version, n) for n in
-                                      [r['name'] for r in p['runtimes']]) if cfg_text is not None else True
-    result['restart_required'] = result['changed'] or (cfg_text is not None and not result['effective'])
+        result['effective_problems'] = ctd.leftover_problems(loaded, version, [r['name'] for r in p['runtimes']])
+        result['effective'] = not result['effective_problems']
+    result['restart_required'] = (not result['effective']) if cfg_text is not None else result['changed']
     if diffs:
         result['diff'] = diffs
     module.exit_json(**result)

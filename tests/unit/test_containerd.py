@@ -28,9 +28,14 @@ def k3s(tmp_path):
         v2 = dir / 'config.toml.tmpl'
         config = dir / 'config.toml'
 
+        d3 = dir / 'config-v3.toml.d'
+        d2 = dir / 'config.toml.d'
+        drop_in = d3 / ctd.DROP_IN_NAME
+
         @staticmethod
         def args(version='3', **extra):
-            args = dict(data_dir=str(data), config_version=version,
+            """Module arguments; the template way unless method is given (the drop-in tests say so)."""
+            args = dict(data_dir=str(data), config_version=version, method='template',
                         runtimes=[dict(name='nvidia', binary=str(binary), systemd_cgroup=True)])
             args.update(extra)
             return args
@@ -62,7 +67,7 @@ def test_version_from_k3s(output, version):
 
 def test_auto_version_from_config_toml(k3s, run_module):
     k3s.config.write_text(k3s_base(2))
-    result, failed = run_module(mod, k3s.args('auto'))
+    result, failed = run_module(mod, k3s.args('auto', method='auto'))
     assert not failed, result
     assert result['config_version'] == 2 and result['path'] == str(k3s.v2)
     assert k3s.v2.exists() and not k3s.v3.exists()
@@ -320,8 +325,8 @@ def test_remove_block_and_split():
     assert ctd.remove_block('a = 1\n' + block + 'b = 2\n') == 'a = 1\nb = 2\n'
     assert ctd.remove_block('x\n') == 'x\n'
     assert ctd.remove_block(None) is None
-    before, got, after = ctd.split_template('x\n' + ctd.BEGIN + '\nhalf')
-    assert got.startswith(ctd.BEGIN) and after == ''
+    before, got, after = ctd.split_template('x\n' + block + 'y\n')
+    assert (before, got, after) == ('x\n', block, 'y\n')
 
 
 def test_render_like_k3s_refuses_other_actions():

@@ -16,12 +16,12 @@ cleanly, nor libnvidia-container.
 
 Writes, under OUT:
   repo/stable/deb/<arch>/   flat apt repository (Packages, Packages.gz, Release, InRelease)
-                            with versions 1.17.8-1 (pinned by the role) and 1.18.0-1 (newer,
-                            must NOT be installed), served as NVIDIA's URL layout
+                            with versions 1.20.0-1 (pinned by the role) and 1.20.1-1 (newer,
+                            made up here, must NOT be installed), served as NVIDIA's URL layout
   repo/gpgkey               throwaway public key that signs the repository (armored)
   repo/wrong-gpgkey         another throwaway key (for the fingerprint-mismatch test)
   repo.tar.gz               repo/ in one archive, for the copy into the instance
-  airgap/                   the 1.17.8-1 packages only (airgap folder)
+  airgap/                   the 1.20.0-1 packages only (airgap folder)
   fingerprint               fingerprint of repo/gpgkey
 
   programs                  the NVIDIA programs packed (name, version, sha256)
@@ -42,8 +42,10 @@ import tempfile
 import time
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-VERSIONS = ["1.17.8-1", "1.18.0-1"]
-PINNED = "1.17.8-1"
+# PINNED is the role's default (roles/nvidia_container_toolkit/defaults/main.yml); the other
+# version is newer than the pin, so that the apt pin has something to hold back.
+VERSIONS = ["1.20.0-1", "1.20.1-1"]
+PINNED = "1.20.0-1"
 # name -> (dependencies on the same version, stand-in executables)
 PACKAGES = {
     "libnvidia-container1": ([], []),

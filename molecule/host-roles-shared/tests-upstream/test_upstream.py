@@ -5,7 +5,7 @@ pinned key; on Ubuntu, Ubuntu's driver user-space of the default branch without 
 testinfra_hosts = ["all"]
 
 TOOLKIT = ["libnvidia-container1", "libnvidia-container-tools", "nvidia-container-toolkit-base", "nvidia-container-toolkit"]
-PINNED = "1.17.8-1"
+PINNED = "1.20.0-1"
 BRANCH = "580"
 
 

@@ -16,7 +16,7 @@ import pytest
 testinfra_hosts = ["all"]
 
 TOOLKIT = ["libnvidia-container1", "libnvidia-container-tools", "nvidia-container-toolkit-base", "nvidia-container-toolkit"]
-PINNED = "1.17.8-1"
+PINNED = "1.20.0-1"
 DEBIAN_BRANCH = {"12": "535", "13": "550"}
 NIXOS_DIR = "/srv/k3s-gpu-standin-nixos"
 NIXOS_TOKEN = "k3s-gpu-lab-FAKE-token-not-a-secret"  # converge-nixos.yml
@@ -130,8 +130,8 @@ def test_toolkit_newer_version_offered_but_not_installed(host, hostvars):
     if hostvars.get("nvidia_container_toolkit_local_package_dir"):
         pytest.skip("airgap scenario: no repository")
     policy = host.check_output("apt-cache policy nvidia-container-toolkit")
-    # The stand-in repository offers 1.18.0-1; the pin keeps 1.17.8-1 as the candidate.
-    assert "1.18.0-1" in policy
+    # The stand-in repository offers 1.20.1-1; the pin keeps 1.20.0-1 as the candidate.
+    assert "1.20.1-1" in policy
     assert f"Candidate: {PINNED}" in policy
     assert f"Installed: {PINNED}" in policy
 

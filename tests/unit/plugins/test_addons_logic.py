@@ -107,6 +107,8 @@ def test_operator_values_auto_from_probes():
         "RUNTIME_CONFIG_SOURCE": "file=/data/k3s/agent/etc/containerd/config.toml",
         "CONTAINERD_RUNTIME_CLASS": "nvidia",
         "CONTAINERD_SET_AS_DEFAULT": "false",
+        # No probe of K3s's containerd config: the folder K3s releases with drop-ins import.
+        "RUNTIME_DROP_IN_CONFIG": "/data/k3s/agent/etc/containerd/config-v3.toml.d/99-nvidia.toml",
     }
     assert "toolkit.enabled=true (host toolkit missing on b)" in out["decisions"]
     # explicit settings beat auto
@@ -127,6 +129,8 @@ def test_operator_values_registry_sharing_and_user_values_last():
     values = out["values"]
     assert values["operator"]["repository"] == "mirror.local:5000/nvidia"
     assert values["dcgmExporter"] == {"enabled": True, "repository": "mirror.local:5000/nvidia/k8s"}
+    assert values["nodeStatusExporter"]["repository"] == "mirror.local:5000/nvidia"
+    assert values["driver"]["manager"]["repository"] == "mirror.local:5000/nvidia/cloud-native"
     assert values["validator"]["repository"] == "x/y"  # user wins
     assert values["mig"]["strategy"] == "single"  # user wins
     config = values["devicePlugin"]["config"]
@@ -134,6 +138,95 @@ def test_operator_values_registry_sharing_and_user_values_last():
     assert sorted(config["data"]) == ["time-slicing-2", "time-slicing-8"]
     assert json.loads(config["data"]["time-slicing-8"])["flags"]["migStrategy"] == "mixed"
     assert out["node_configs"] == {"b": "time-slicing-8"}
+
+
+def _cmd(node, rc, stdout=""):
+    return {"item": {"node_name": node}, "rc": rc, "stdout": stdout}
+
+
+def _stat(node, exists=True):
+    return {"item": {"node_name": node}, "stat": {"exists": exists}}
+
+
+IMPORTS = 'imports = ["/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d/*.toml"]'
+CTR_VERSION = ("Client:\n  Version:  v2.1.4-k3s1\n  Revision: abc\n  Go version: go1.24.6\n\n"
+               "Server:\n  Version:  %s\n  Revision: abc\n  UUID: 1234\n")
+
+
+def test_host_state_reads_the_k3s_drop_in_import_and_containerd_version():
+    state = a.host_state([_stat("a"), _stat("b"), _stat("c"), _stat("d")], [],
+                         [_cmd("a", 0, IMPORTS), _cmd("b", 1), _cmd("c", 2),
+                          _cmd("d", 0, 'imports = ["/etc/containerd/conf.d/*.toml"]')],
+                         [_cmd("a", 0, CTR_VERSION % "v2.1.4-k3s1"), _cmd("b", 1, "")])
+    assert state["a"] == {"driver": True, "toolkit": False,
+                          "drop_in": "/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d",
+                          "containerd": "v2.1.4-k3s1"}
+    assert state["b"] == {"driver": True, "toolkit": False, "drop_in": None}
+    assert "drop_in" not in state["c"]  # no config.toml: unknown
+    assert state["d"]["drop_in"] is None
+
+
+def test_operator_toolkit_drop_in_follows_what_k3s_imports():
+    nodes = [_node("a"), _node("b")]
+    folder = "/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d"
+    # One node imports the folder, the other not yet (an older K3s): the folder, said so.
+    state = {"a": {"driver": True, "toolkit": False, "drop_in": folder},
+             "b": {"driver": True, "toolkit": False, "drop_in": None}}
+    out = a.operator_values({}, nodes, state)
+    env = dict((e["name"], e["value"]) for e in out["values"]["toolkit"]["env"])
+    assert env["RUNTIME_DROP_IN_CONFIG"] == folder + "/99-nvidia.toml"
+    assert any("not imported yet on b" in line for line in out["decisions"])
+    # No node imports one: the operator's default.
+    state = {"a": {"driver": True, "toolkit": False, "drop_in": None}}
+    out = a.operator_values({}, [_node("a")], state)
+    assert "RUNTIME_DROP_IN_CONFIG" not in [e["name"] for e in out["values"]["toolkit"]["env"]]
+    # Explicit file, or none.
+    out = a.operator_values({"toolkit_drop_in": "/x/99-nvidia.toml"}, [_node("a")], state)
+    assert {"name": "RUNTIME_DROP_IN_CONFIG", "value": "/x/99-nvidia.toml"} in out["values"]["toolkit"]["env"]
+    out = a.operator_values({"toolkit_drop_in": "", "toolkit_enabled": True}, [_node("a")], {})
+    assert "RUNTIME_DROP_IN_CONFIG" not in [e["name"] for e in out["values"]["toolkit"]["env"]]
+    # Nodes with different folders: refused.
+    state = {"a": {"driver": True, "toolkit": False, "drop_in": folder},
+             "b": {"driver": True, "toolkit": False, "drop_in": "/srv/k3s/agent/etc/containerd/config-v3.toml.d"}}
+    with pytest.raises(a.AddonError, match="different containerd drop-in folders"):
+        a.operator_values({}, nodes, state)
+    with pytest.raises(a.AddonError, match="absolute file path"):
+        a.operator_values({"toolkit_drop_in": "99-nvidia.toml", "toolkit_enabled": True}, nodes, {})
+
+
+@pytest.mark.parametrize("version,allowed", [
+    ("v1.7.29", False), ("1.7.30", True), ("v1.7.31-k3s1", True), ("v1.6.40", False), ("v2.0.5-k3s1", False),
+    ("v2.1.0", True), ("v2.3.2-k3s2", True), ("garbage", False),
+])
+def test_nri_allowed_by_containerd_version(version, allowed):
+    assert a.nri_allowed(a.containerd_version(version)) is allowed
+
+
+def test_operator_nri_plugin_where_containerd_allows_it():
+    nodes = [_node("a"), _node("b")]
+    state = {"a": {"driver": True, "toolkit": False, "containerd": "v2.3.2-k3s2"},
+             "b": {"driver": True, "toolkit": False, "containerd": "v2.1.4-k3s1"}}
+    out = a.operator_values({"cdi_nri_plugin": True}, nodes, state)
+    assert out["values"]["cdi"] == {"enabled": True, "nriPluginEnabled": True}
+    assert "cdi.nriPluginEnabled=true (containerd v2.3.2-k3s2 on a, v2.1.4-k3s1 on b)" in out["decisions"]
+    out = a.operator_values({"cdi_nri_plugin": True, "toolkit_enabled": True, "containerd_version": "1.7.30"}, nodes)
+    assert out["values"]["cdi"]["nriPluginEnabled"] is True
+
+
+@pytest.mark.parametrize("settings,state,nodes,words", [
+    ({"containerd_version": "v2.0.5-k3s1"}, {}, None, "a (containerd v2.0.5-k3s1)"),
+    ({}, {"a": {"driver": True, "toolkit": False, "containerd": "v1.7.29"}}, None, "needs containerd 1.7.30"),
+    ({}, {"a": {"driver": True, "toolkit": False}}, None, "cannot tell which containerd K3s runs on a"),
+    ({"cdi_enabled": False, "containerd_version": "2.1.4"}, {}, None, "needs gpu_operator_cdi_enabled"),
+    ({"containerd_version": "2.1.4", "toolkit_enabled": "auto"}, {"a": {"driver": True, "toolkit": True}}, None,
+     "set gpu_operator_toolkit_enabled"),
+    ({"containerd_version": "2.1.4"}, {}, [dict(_node("a"), container_runtime="docker")], "docker mode"),
+])
+def test_operator_nri_plugin_refused_with_the_reason(settings, state, nodes, words):
+    settings = dict({"cdi_nri_plugin": True, "toolkit_enabled": True}, **settings)
+    with pytest.raises(a.AddonError) as refused:
+        a.operator_values(settings, nodes or [_node("a")], state)
+    assert words in str(refused.value)
 
 
 def test_operator_values_rejects_bad_input():

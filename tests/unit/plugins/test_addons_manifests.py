@@ -30,7 +30,7 @@ RENDER_DIR = os.path.join(HERE, "addons_render")
 HELMCHART_SCHEMA = os.path.join(HERE, "addons_data", "helmchart-helm.cattle.io-v1.schema.json")
 
 # Kubernetes minor versions of the K3s releases the collection supports.
-K3S_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
+K3S_KUBERNETES_VERSIONS = ("1.34", "1.35", "1.36", "1.37")
 
 CASES = {
     "operator-default": ["k3s-gpu-gpu-operator.yaml"],
@@ -165,7 +165,7 @@ def _helmchart(rendered, case):
 def test_helmchart_default_disables_host_managed_parts(rendered):
     chart, values = _helmchart(rendered, "operator-default")
     assert chart["metadata"]["namespace"] == "kube-system"
-    assert chart["spec"]["version"] == "v26.3.3"
+    assert chart["spec"]["version"] == "v26.7.0"
     assert chart["spec"]["repo"] == "https://helm.ngc.nvidia.com/nvidia"
     assert values["driver"] == {"enabled": False}
     assert values["toolkit"] == {"enabled": False}
@@ -186,8 +186,11 @@ def test_helmchart_with_operator_toolkit_points_it_at_k3s(rendered):
     assert env["CONTAINERD_SOCKET"] == "/run/k3s/containerd/containerd.sock"
     assert env["CONTAINERD_CONFIG"] == "/srv/k3s/agent/etc/containerd/config.toml"
     assert env["RUNTIME_CONFIG_SOURCE"] == "file=/srv/k3s/agent/etc/containerd/config.toml"
+    # The toolkit's drop-in lands in K3s's drop-in folder, which survives K3s rewriting config.toml.
+    assert env["RUNTIME_DROP_IN_CONFIG"] == "/srv/k3s/agent/etc/containerd/config-v3.toml.d/99-nvidia.toml"
     assert values["driver"]["enabled"] is True
-    assert values["validator"]["repository"] == "registry.example.com:5000/nvidia/cloud-native"
+    assert values["validator"]["repository"] == "registry.example.com:5000/nvidia"
+    assert values["nodeStatusExporter"]["repository"] == "registry.example.com:5000/nvidia"
     assert values["mig"]["strategy"] == "single"
     assert values["dcgmExporter"]["enabled"] is True
     assert values["cdi"]["nriPluginEnabled"] is True
