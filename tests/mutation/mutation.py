@@ -63,7 +63,8 @@ TARGETS = {
             ['tests/unit/test_cdi.py', 'tests/unit/test_cdi_validation.py', 'tests/unit/test_cdi_discovery.py',
              'tests/unit/test_cdi_owner.py', 'tests/unit/plugins/test_diagnose_detectors.py']),
     'containerd': ('plugins/module_utils/_containerd.py',
-                   ['tests/unit/test_containerd.py', 'tests/unit/test_containerd_logic.py']),
+                   ['tests/unit/test_containerd.py', 'tests/unit/test_containerd_dropin.py',
+                    'tests/unit/test_containerd_logic.py', 'tests/unit/plugins/test_addons_logic.py']),
 }
 ORDER = ['nvidia_smi', 'cdi', 'containerd']
 
