@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap demo test lint yamllint ansible-lint sanity unit integration molecule \
-        lab lab-destroy images build changelog clean upstream peers test-real
+        lab lab-destroy images build changelog clean upstream peers test-real mutation
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ integration: bootstrap ## ansible-test integration targets on localhost
 
 molecule: bootstrap ## every molecule scenario that can run here
 	@scripts/molecule.sh
+
+mutation: ## mutation testing (mutmut) of _nvidia_smi, _cdi, _containerd; not in make test (scripts/mutation.sh)
+	@scripts/mutation.sh
 
 upstream: ## build the upstream peer programs from their pinned Go modules (tests/upstream)
 	@scripts/upstream.sh

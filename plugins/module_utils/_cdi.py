@@ -25,6 +25,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import os
 import re
 import struct
@@ -86,6 +87,11 @@ _SCHEMA = {
     'netDevice': {'hostInterfaceName': 'str', 'name': 'str'},
 }
 _SCALARS = (str, int, float, bool)
+# The library's YAML decoder (go.yaml.in/yaml/v3, also for JSON files) reads these words into a
+# bool field, quoted or not (its YAML 1.1 compatibility); any other string it refuses. A number
+# with a fraction it truncates toward zero before the range check of an integer field.
+_BOOL_WORDS = dict([(w, True) for w in ('y', 'Y', 'yes', 'Yes', 'YES', 'on', 'On', 'ON')] +
+                   [(w, False) for w in ('n', 'N', 'no', 'No', 'NO', 'off', 'Off', 'OFF')])
 
 
 def _version_tuple(version):
@@ -102,6 +108,25 @@ def _text(value):
     if isinstance(value, bool):
         return 'true' if value else 'false'
     return str(value)
+
+
+def _bool(value):
+    """A bool field as the library's decoder reads it: True, False, or None when it refuses it."""
+    if isinstance(value, bool):
+        return value
+    return _BOOL_WORDS.get(value) if isinstance(value, str) else None
+
+
+def _whole(value):
+    """An integer field as the library's decoder reads it (a fraction truncated toward zero), or
+    None when it refuses it (bool, string, infinity, NaN)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and not math.isinf(value) and not math.isnan(value):
+        return int(value)
+    return None
 
 
 def host_path(root, path):
@@ -127,13 +152,14 @@ def _decode_problems(value, kind, where):
     if kind == 'str':
         return [] if isinstance(value, _SCALARS) else ['%s must be a string' % where]
     if kind in ('int', 'uint32'):
-        if isinstance(value, bool) or not isinstance(value, int):
+        number = _whole(value)
+        if number is None:
             return ['%s must be a whole number' % where]
-        if kind == 'uint32' and not 0 <= value < 2 ** 32:
+        if kind == 'uint32' and not 0 <= number < 2 ** 32:
             return ['%s must be a whole number from 0 to 4294967295' % where]
         return []
     if kind == 'bool':
-        return [] if isinstance(value, bool) else ['%s must be true or false' % where]
+        return [] if _bool(value) is not None else ['%s must be true or false' % where]
     if kind == 'annotations':
         if not isinstance(value, dict):
             return ['%s must be a mapping' % where]
@@ -184,7 +210,7 @@ def _edits_rules(edits, where, problems, advice, check_paths, exists):
         if _text(node.get('type')) not in DEVICE_NODE_TYPES:
             problems.append('%s: deviceNode %s has type %r (b, c, u or p)' % (where, path, _text(node.get('type'))))
         for field in ('major', 'minor'):
-            if (node.get(field) or 0) < 0:
+            if (_whole(node.get(field)) or 0) < 0:
                 problems.append('%s: deviceNode %s has a negative %s' % (where, path, field))
         permissions = _text(node.get('permissions'))
         if permissions and permissions != NO_PERMISSIONS and permissions.strip('rwm'):
@@ -263,7 +289,7 @@ def _edits_needs(edits, where):
     rdt = edits.get('intelRdt')
     if rdt is not None:
         needs.append(('0.7.0', '%s: intelRdt' % where))
-        if isinstance(rdt, dict) and (rdt.get('schemata') is not None or rdt.get('enableMonitoring')):
+        if isinstance(rdt, dict) and (rdt.get('schemata') is not None or _bool(rdt.get('enableMonitoring'))):
             needs.append(('1.1.0', '%s: intelRdt schemata and enableMonitoring' % where))
     if edits.get('additionalGids'):
         needs.append(('0.7.0', '%s: additionalGids' % where))

@@ -224,3 +224,147 @@ def test_module_check_mode_same_result(tmp_path, run_module):
 def test_unexecutable_binary_is_an_error(tmp_path):
     rc, out, err = smi.run_nvidia_smi(str(tmp_path), 5)
     assert rc == 127
+
+
+# ---- fields and edges the captures above do not exercise (found by `make mutation`) -------------
+
+def smi_log(gpu_body, head='<driver_version>580.159.04</driver_version><cuda_version>13.0</cuda_version>',
+            gpu_id='00000000:00:06.0'):
+    """A minimal ``nvidia-smi -q -x`` document (hand-written, not a capture) with one GPU."""
+    return ('<?xml version="1.0" ?>\n<!DOCTYPE nvidia_smi_log SYSTEM "nvsmi_device_v12.dtd">\n'
+            '<nvidia_smi_log>%s<gpu id="%s">%s</gpu></nvidia_smi_log>' % (head, gpu_id, gpu_body))
+
+
+@pytest.mark.parametrize('body,expected', [
+    # nvidia-smi builds that print the compute capability: taken as printed, before any guess.
+    ('<product_architecture>Ampere</product_architecture><compute_cap>8.6</compute_cap>', '8.6'),
+    ('<product_architecture>Hopper</product_architecture><compute_cap>9.0</compute_cap>', '9.0'),
+    ('<product_architecture>Ampere</product_architecture>'
+     '<cuda_compute_capability>8.0</cuda_compute_capability>', '8.0'),
+    # both printed: compute_cap wins
+    ('<compute_cap>8.9</compute_cap><cuda_compute_capability>7.5</cuda_compute_capability>', '8.9'),
+    # N/A falls through to the other element, then to the architecture
+    ('<compute_cap>N/A</compute_cap><cuda_compute_capability>8.0</cuda_compute_capability>', '8.0'),
+    ('<product_architecture>Turing</product_architecture><compute_cap>N/A</compute_cap>', '7.5'),
+    ('<product_architecture>Ada Lovelace</product_architecture>', '8.9'),
+    ('<product_architecture>Blackwell</product_architecture>', None),
+    ('', None),
+])
+def test_compute_capability_from_the_output_then_the_architecture(body, expected):
+    facts = smi.facts_from_output(0, smi_log(body), '')
+    assert facts['status'] == 'ok'
+    assert facts['gpus'][0]['compute_capability'] == expected
+
+
+def test_pci_bus_id_element_wins_over_the_gpu_id_attribute():
+    body = '<pci><pci_bus_id>00000000:3B:00.0</pci_bus_id></pci>'
+    assert smi.facts_from_output(0, smi_log(body, gpu_id='x'), '')['gpus'][0]['pci_bus_id'] == '00000000:3B:00.0'
+    assert smi.facts_from_output(0, smi_log('', gpu_id='00000000:3B:00.0'), '')['gpus'][0]['pci_bus_id'] == \
+        '00000000:3B:00.0'
+
+
+def test_mig_devices_every_field():
+    gpu = smi.facts_from_output(0, read_fixture('nvidia-smi-q-mig.xml'), '')['gpus'][0]
+    assert gpu['mig_devices'] == [
+        {'index': 0, 'uuid': None, 'gpu_instance_id': 1, 'compute_instance_id': 0, 'memory_total_mib': 40192,
+         'multiprocessor_count': 60},
+        {'index': 1, 'uuid': None, 'gpu_instance_id': 2, 'compute_instance_id': 0, 'memory_total_mib': 40192,
+         'multiprocessor_count': 60},
+    ]
+    # Builds that print the MIG device's UUID (and a non-zero compute instance).
+    body = ('<mig_mode><current_mig>Enabled</current_mig><pending_mig>Enabled</pending_mig></mig_mode>'
+            '<mig_devices><mig_device><index>3</index><uuid>MIG-0a1b2c3d-0000-5000-8000-000000000001</uuid>'
+            '<gpu_instance_id>9</gpu_instance_id><compute_instance_id>2</compute_instance_id>'
+            '<device_attributes><shared><multiprocessor_count>16</multiprocessor_count></shared>'
+            '</device_attributes><fb_memory_usage><total>9984 MiB</total></fb_memory_usage>'
+            '</mig_device></mig_devices>')
+    gpu = smi.facts_from_output(0, smi_log(body), '')['gpus'][0]
+    assert gpu['mig_devices'] == [
+        {'index': 3, 'uuid': 'MIG-0a1b2c3d-0000-5000-8000-000000000001', 'gpu_instance_id': 9,
+         'compute_instance_id': 2, 'memory_total_mib': 9984, 'multiprocessor_count': 16}]
+
+
+@pytest.mark.parametrize('value,expected', [
+    ('Enabled', True), ('enabled', True), ('Yes', True), ('on', True), ('TRUE', True),
+    ('Disabled', False), ('no', False), ('Off', False), ('false', False),
+    ('Weird', None), ('N/A', None), ('[Not Supported]', None),
+])
+def test_persistence_and_mig_mode_words(value, expected):
+    body = ('<persistence_mode>%s</persistence_mode><mig_mode><current_mig>%s</current_mig>'
+            '<pending_mig>%s</pending_mig></mig_mode>' % (value, value, value))
+    gpu = smi.facts_from_output(0, smi_log(body), '')['gpus'][0]
+    assert gpu['persistence_mode'] is expected
+    assert gpu['mig_mode'] == {'current': expected, 'pending': expected}
+
+
+def test_summary_message_and_a_non_zero_exit_with_valid_xml():
+    text = read_fixture('h100-ubuntu2404', 'nvidia-smi-q.xml')
+    assert smi.facts_from_output(0, text, '')['message'] == '1 GPU(s), driver 580.159.04, CUDA 13.0'
+    # nvidia-smi printed a complete log but exited non-zero (e.g. one field failed): the facts
+    # stand, the message says so.
+    facts = smi.facts_from_output(3, text, '')
+    assert facts['status'] == 'ok' and facts['gpu_count'] == 1
+    assert facts['message'] == '1 GPU(s), driver 580.159.04, CUDA 13.0 (nvidia-smi exited with code 3)'
+    # A log without GPUs keeps its own message, whatever the exit code.
+    facts = smi.facts_from_output(6, read_fixture('nvidia-smi-q-0gpu.xml'), '')
+    assert facts['status'] == 'no_devices' and 'exited with code' not in facts['message']
+
+
+def test_only_the_leading_doctype_is_dropped():
+    # A value that merely looks like a DOCTYPE (in CDATA) is kept as printed.
+    body = '<product_name><![CDATA[<!DOCTYPE x>]]></product_name>'
+    assert smi.facts_from_output(0, smi_log(body), '')['gpus'][0]['name'] == '<!DOCTYPE x>'
+
+
+@pytest.mark.parametrize('text,first', [
+    ('', '(empty)'),
+    ('  \n\n ', '(empty)'),
+    ('\n  garbage line one\nline two', 'garbage line one'),
+    ('<nvidia_smi_log ' + 'y' * 500, '<nvidia_smi_log ' + 'y' * 184),
+])
+def test_invalid_xml_message_quotes_the_first_line(text, first):
+    facts = smi.parse_xml(text)
+    assert facts['status'] == 'error'
+    assert facts['message'].endswith('first line: %s. Run it by hand to see what is wrong' % first)
+
+
+def test_failure_detail_is_whitespace_folded_and_cut_at_300_characters():
+    facts = smi.classify_failure(1, '', '')
+    assert facts['message'].startswith('nvidia-smi -q -x failed with exit code 1: (no output). ')
+    facts = smi.classify_failure(2, 'Unknown\n\n   option', 'x' * 1000)
+    assert facts['message'].startswith('nvidia-smi -q -x failed with exit code 2: Unknown option %s. Run it' %
+                                       ('x' * (300 - len('Unknown option '))))
+
+
+def test_failure_facts_have_every_key_and_nothing_else():
+    expected_keys = {'status', 'message', 'nvidia_smi_path', 'driver_version', 'driver_branch', 'cuda_version',
+                     'gpu_count', 'gpus'}
+    for facts in (smi.facts_from_output(None, '', ''), smi.classify_failure(9, 'No devices were found', ''),
+                  smi.parse_xml('<x/>'), smi.parse_xml('')):
+        assert set(facts) == expected_keys
+        assert all(facts[k] is None for k in ('nvidia_smi_path', 'driver_version', 'driver_branch', 'cuda_version'))
+        assert facts['gpu_count'] == 0 and facts['gpus'] == []
+
+
+def test_explicit_path_must_be_an_executable_file(tmp_path):
+    def never(*_args, **_kwargs):
+        pytest.fail('PATH is not searched when nvidia_smi_path is set')
+    plain = tmp_path / 'plain'
+    plain.write_text('#!/bin/sh\n')
+    assert smi.find_nvidia_smi(never, str(plain)) is None          # a file, not executable
+    assert smi.find_nvidia_smi(never, str(tmp_path)) is None       # executable, not a file
+    plain.chmod(0o755)
+    assert smi.find_nvidia_smi(never, str(plain)) == str(plain)
+
+
+def test_error_on_stderr_with_a_non_zero_exit(tmp_path):
+    path, _calls = fake_smi(tmp_path, 'cat %s >&2; exit 18' % fixture_path('nvidia-smi-mismatch.txt'))
+    facts = smi.gather(None, path)
+    assert facts['status'] == 'driver_library_mismatch' and facts['nvidia_smi_path'] == path
+
+
+def test_gather_explicit_path_missing_names_it(tmp_path):
+    facts = smi.gather(None, str(tmp_path / 'nope'))
+    assert facts['status'] == 'not_installed'
+    assert facts['message'].startswith('nvidia_smi_path %s does not exist or is not executable' % (tmp_path / 'nope'))
+    assert '/usr/bin, /usr/local/nvidia/bin' in facts['message']

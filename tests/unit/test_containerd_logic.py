@@ -1,0 +1,224 @@
+# -*- coding: utf-8 -*-
+"""_containerd's rules one by one: what makes a runtime ineffective, runc's SystemdCgroup
+copied on a systemd host, the block placed after user text without a final newline and taken
+out leaving the user's whitespace, runtime validation words, K3s's own detection.
+
+Written for what `make mutation` showed no test reached (docs/development.md, "Mutation
+testing"); test_containerd.py has the module's behaviour end to end.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import pytest
+
+from k3s_render import k3s_base
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as ctd
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _toml
+from ansible_collections.k3s_gpu.cluster.plugins.modules import k3s_containerd_runtime as mod
+
+NVIDIA = dict(name='nvidia', binary='/usr/local/nvidia/toolkit/nvidia-container-runtime',
+              runtime_type='io.containerd.runc.v2', systemd_cgroup=True)
+
+
+def config_with(version, tables):
+    """A generated config.toml (parsed) with these runtime tables: {name: options or None}."""
+    runtimes = {}
+    for name, options in tables.items():
+        runtimes[name] = {'runtime_type': 'io.containerd.runc.v2'}
+        if options is not None:
+            runtimes[name]['options'] = options
+    return {'version': version, 'plugins': {ctd.CRI_PLUGIN[version]: {'containerd': {'runtimes': runtimes}}}}
+
+
+# ---- effective_problems -----------------------------------------------------------------------
+
+@pytest.mark.parametrize('version', [2, 3])
+def test_effective_when_binary_and_cgroup_match(version):
+    config = config_with(version, {'nvidia': {'BinaryName': NVIDIA['binary'], 'SystemdCgroup': True}})
+    assert ctd.effective_problems(config, version, [NVIDIA]) == []
+
+
+def test_wrong_binary_name_and_systemd_cgroup_are_reported():
+    config = config_with(3, {'nvidia': {'BinaryName': '/usr/bin/nvidia-container-runtime', 'SystemdCgroup': False}})
+    assert ctd.effective_problems(config, 3, [NVIDIA]) == [
+        "runtime nvidia runs '/usr/bin/nvidia-container-runtime', not %s" % NVIDIA['binary'],
+        'runtime nvidia has SystemdCgroup = false, not true',
+    ]
+    asked_false = dict(NVIDIA, systemd_cgroup=False)
+    config = config_with(3, {'nvidia': {'BinaryName': NVIDIA['binary'], 'SystemdCgroup': True}})
+    assert ctd.effective_problems(config, 3, [asked_false]) == ['runtime nvidia has SystemdCgroup = true, not false']
+
+
+def test_runtime_without_options_runs_nothing_and_unset_cgroup_is_not_a_problem():
+    config = config_with(3, {'nvidia': None, 'other': {'BinaryName': '/x'}})
+    assert ctd.effective_problems(config, 3, [NVIDIA, dict(NVIDIA, name='other', binary='/x')]) == [
+        'runtime nvidia runs None, not %s' % NVIDIA['binary']]
+
+
+def test_every_runtime_is_checked_after_a_missing_one():
+    config = config_with(2, {'nvidia-cdi': {'BinaryName': '/wrong'}})
+    runtimes = [NVIDIA, dict(NVIDIA, name='nvidia-cdi', binary='/usr/bin/nvidia-container-runtime.cdi')]
+    assert ctd.effective_problems(config, 2, runtimes) == [
+        'runtime nvidia is not in the generated config.toml',
+        "runtime nvidia-cdi runs '/wrong', not /usr/bin/nvidia-container-runtime.cdi",
+    ]
+
+
+@pytest.mark.parametrize('version,cri,enable_cdi,problem', [
+    (3, {}, True, False),                          # containerd 2.x: on unless turned off
+    (3, {'enable_cdi': False}, True, True),
+    (2, {}, True, True),                           # containerd 1.7: off unless turned on
+    (2, {'enable_cdi': True}, True, False),
+    (2, {}, False, False),                         # not asked
+    (2, {'enable_cdi': 'true'}, True, True),       # a string is not on
+])
+def test_cdi_enabled(version, cri, enable_cdi, problem):
+    config = {'plugins': {ctd.CRI_PLUGIN[version]: dict(cri)}}
+    expected = ['CDI is not enabled in the generated config.toml'] if problem else []
+    assert ctd.effective_problems(config, version, [], enable_cdi=enable_cdi) == expected
+    if not enable_cdi:
+        assert ctd.effective_problems(config, version, []) == expected  # not asked by default
+    assert ctd.effective_problems({}, version, []) == []
+
+
+# ---- SystemdCgroup: auto copies runc's ----------------------------------------------------------
+
+@pytest.mark.parametrize('version', [2, 3])
+def test_runc_systemd_cgroup(version):
+    assert ctd.runc_systemd_cgroup(config_with(version, {'runc': {'SystemdCgroup': True}}), version) is True
+    assert ctd.runc_systemd_cgroup(config_with(version, {'runc': {'SystemdCgroup': False}}), version) is False
+    other = 3 if version == 2 else 2
+    assert ctd.runc_systemd_cgroup(config_with(other, {'runc': {'SystemdCgroup': False}}), version) is None
+    assert ctd.runc_systemd_cgroup(config_with(version, {'nvidia': {'SystemdCgroup': False}}), version) is None
+    assert ctd.runc_systemd_cgroup(config_with(version, {'runc': {'SystemdCgroup': 'false'}}), version) is None
+    assert ctd.runc_systemd_cgroup(config_with(version, {'runc': None}), version) is None
+    assert ctd.runc_systemd_cgroup({}, version) is None
+
+
+@pytest.fixture
+def k3s(tmp_path):
+    data = tmp_path / 'k3s'
+    (data / 'agent' / 'etc' / 'containerd').mkdir(parents=True)
+    binary = tmp_path / 'nvidia-container-runtime'
+    binary.write_text('#!/bin/sh\nexit 0\n')
+    binary.chmod(0o755)
+    return data, str(binary)
+
+
+@pytest.mark.parametrize('runc,host,expected', [
+    ('false', True, False),   # a systemd host whose K3s runs runc with cgroupfs: copy runc
+    ('true', False, True),    # runc says systemd on a host that does not look like it: copy runc
+    (None, True, True),       # no generated config yet: the host decides
+    (None, False, False),
+])
+def test_auto_systemd_cgroup_copies_runc_before_asking_the_host(k3s, run_module, monkeypatch, runc, host, expected):
+    data, binary = k3s
+    monkeypatch.setattr(mod, 'systemd_host', lambda: host)
+    config = data / 'agent' / 'etc' / 'containerd' / 'config.toml'
+    if runc is not None:
+        config.write_text(k3s_base(3).replace('SystemdCgroup = true', 'SystemdCgroup = %s' % runc))
+    result, failed = run_module(mod, dict(data_dir=str(data), config_version='3',
+                                          runtimes=[dict(name='nvidia', binary=binary)]), diff=True)
+    assert not failed, result
+    assert result['runtimes'][0]['systemd_cgroup'] is expected
+    written = ''.join(d['after'] for d in result['diff'])
+    assert '  SystemdCgroup = %s\n' % ('true' if expected else 'false') in written
+
+
+# ---- the block in the template ----------------------------------------------------------------
+
+def test_block_after_user_text_without_a_final_newline():
+    block = ctd.render_block(3, [NVIDIA], guarded=False)
+    assert ctd.apply_block('version = 3', 3, [NVIDIA]) == 'version = 3\n\n' + block
+    assert ctd.apply_block('version = 3\n', 3, [NVIDIA]) == 'version = 3\n\n' + block
+    assert ctd.apply_block('version = 3\n\n', 3, [NVIDIA]) == 'version = 3\n\n' + block
+    guarded = ctd.render_block(3, [NVIDIA])
+    assert ctd.apply_block(ctd.BASE_INCLUDE, 3, [NVIDIA]) == ctd.BASE_INCLUDE + '\n\n' + guarded
+    assert ctd.apply_block(' \n', 3, [NVIDIA]) == ctd.BASE_INCLUDE + '\n\n' + guarded
+    assert ctd.apply_block(None, 3, [NVIDIA]) == ctd.BASE_INCLUDE + '\n\n' + guarded
+    # The result is TOML once K3s has rendered it.
+    _toml.loads('version = 3\n\n' + block)
+
+
+def test_render_block_is_guarded_by_default():
+    text = ctd.render_block(2, [NVIDIA])
+    assert text.splitlines()[1] == '{{ if not (index .ExtraRuntimes "nvidia").BinaryName }}'
+    assert text.splitlines()[-2] == '{{ end }}'
+    assert '{{' not in ctd.render_block(2, [NVIDIA], guarded=False)
+
+
+def test_split_template_at_the_start_and_the_newline_after_end():
+    block = ctd.render_block(3, [NVIDIA])
+    assert ctd.split_template(block + 'x = 1\n') == ('', block, 'x = 1\n')
+    assert ctd.split_template('a = 1\n' + block + '\nx = 1\n') == ('a = 1\n', block, '\nx = 1\n')
+    assert ctd.split_template('a = 1\n' + block.rstrip('\n') + 'x = 1\n') == ('a = 1\n', block.rstrip('\n'),
+                                                                              'x = 1\n')
+    assert ctd.split_template('') == ('', None, '') and ctd.split_template(None) == ('', None, '')
+
+
+def test_remove_block_keeps_the_users_whitespace():
+    block = ctd.render_block(3, [NVIDIA])
+    assert ctd.remove_block('x = "a"\t\n' + block + '  y = 2\n') == 'x = "a"\t\n  y = 2\n'
+    assert ctd.remove_block('x = 1 \t\n\n' + block) == 'x = 1 \t\n'
+    assert ctd.remove_block('x = 1\n' + block + '  \n') == 'x = 1\n'
+    assert ctd.remove_block('x = 1\n\n' + block + '\n\ny = 2\n') == 'x = 1\ny = 2\n'
+    assert ctd.remove_block(ctd.BASE_INCLUDE + '\n\n' + block + '\n') is None
+
+
+# ---- runtime entries, K3s's detection, versions -----------------------------------------------
+
+@pytest.mark.parametrize('runtime,problems', [
+    (dict(NVIDIA), []),
+    (dict(NVIDIA, binary='bin/nvidia-container-runtime'),
+     ["runtime nvidia: binary 'bin/nvidia-container-runtime' must be an absolute path"]),
+    (dict(NVIDIA, runtime_type='io.containerd."runc".v2'),
+     ['runtime nvidia: binary and runtime_type must not contain \'"\'',
+      "runtime nvidia: runtime_type 'io.containerd.\"runc\".v2' is not a containerd shim name such as "
+      "io.containerd.runc.v2"]),
+    (dict(NVIDIA, runtime_type='a{{b'),
+     ["runtime nvidia: binary and runtime_type must not contain '{{'",
+      "runtime nvidia: runtime_type 'a{{b' is not a containerd shim name such as io.containerd.runc.v2"]),
+    (dict(NVIDIA, runtime_type=None),
+     ["runtime nvidia: runtime_type None is not a containerd shim name such as io.containerd.runc.v2"]),
+])
+def test_validate_runtime_words(runtime, problems):
+    assert ctd.validate_runtime(runtime) == problems
+
+
+@pytest.mark.parametrize('runtime,detects', [
+    (dict(name='nvidia', binary='/usr/bin/nvidia-container-runtime'), True),   # runtime_type defaults to runc's
+    (dict(name='nvidia-cdi', binary='/usr/local/nvidia/toolkit/nvidia-container-runtime.cdi',
+          runtime_type='io.containerd.runc.v2'), True),
+    (dict(name='nvidia', binary='/usr/bin/nvidia-container-runtime', runtime_type='io.containerd.kata.v2'), False),
+    (dict(name='nvidia', binary='/opt/bin/nvidia-container-runtime'), False),
+    (dict(name='nvidia', binary='/usr/bin/nvidia-container-runtime.cdi'), False),
+    (dict(name='custom', binary='/usr/bin/nvidia-container-runtime'), False),
+])
+def test_k3s_detects(runtime, detects):
+    assert ctd.k3s_detects(runtime) is detects
+
+
+@pytest.mark.parametrize('text,version', [('version = 1\n', None), ('version = 0\n', None), ('version=2 # x\n', 2)])
+def test_version_from_config_edges(text, version):
+    assert ctd.version_from_config(text) == version
+
+
+@pytest.mark.parametrize('output,version', [
+    ('k3s version v1.33.0+k3s1 (abc)', 3), ('k3s version v1.31.7+k3s2 (abc)', 3), ('k3s version v2.0.0+k3s1', 3),
+    ('k3s version v1.29.15+k3s1', 2), ('v1.32.2-rc1+k3s1', None),
+])
+def test_version_from_k3s_edges(output, version):
+    assert ctd.version_from_k3s(output) == version
+
+
+def test_check_block_parses():
+    assert ctd.check_block_parses(3, [NVIDIA]) is None
+    problem = ctd.check_block_parses(3, [dict(NVIDIA, binary='/x"\n[broken')])
+    assert problem.startswith('the generated block is not valid TOML: ')
+
+
+def test_render_like_k3s_names_what_it_cannot_render():
+    with pytest.raises(ValueError) as err:
+        ctd.render_like_k3s('{{ template "base" . }}\n{{ .NodeConfig.AgentConfig.Snapshotter }}\n', 'version = 3\n')
+    assert str(err.value) == ('template actions other than the base include and runtime guards are not rendered '
+                              'here')
