@@ -331,7 +331,7 @@ def test_remove_block_and_split():
 
 def test_render_like_k3s_refuses_other_actions():
     with pytest.raises(ValueError):
-        ctd.render_like_k3s('{{ .NodeConfig.Foo }}', '')
+        ctd.render_like_k3s('{{ .Agent.Foo }}', '')
 
 
 # ---- TOML subset parser (targets without tomllib) -------------------------------------------

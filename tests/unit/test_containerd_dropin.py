@@ -322,7 +322,7 @@ def test_damaged_template_is_refused_naming_the_file(k3s, run_module, text, word
 
 
 def test_template_with_other_template_actions_is_not_judged(k3s, run_module):
-    """Only K3s renders {{ .NodeConfig... }}-style actions; the module keeps such text as it is."""
+    """Only K3s renders its other template actions; the module keeps such text as it is."""
     text = '{{ template "base" . }}\n{{ if true }}\n[a]\n{{ end }}\n'
     k3s.v3.write_text(text)
     result, failed = run_module(mod, k3s.args(config_version='3', method='template'))

@@ -219,6 +219,6 @@ def test_check_block_parses():
 
 def test_render_like_k3s_names_what_it_cannot_render():
     with pytest.raises(ValueError) as err:
-        ctd.render_like_k3s('{{ template "base" . }}\n{{ .NodeConfig.AgentConfig.Snapshotter }}\n', 'version = 3\n')
+        ctd.render_like_k3s('{{ template "base" . }}\n{{ .Agent.Snapshotter }}\n', 'version = 3\n')
     assert str(err.value) == ('template actions other than the base include and runtime guards are not rendered '
                               'here')
