@@ -11,8 +11,9 @@
 // GPUs are listed with `nvidia-smi --query-gpu=uuid`, which exists in the plugin's own
 // container only when the nvidia runtime gave it the driver (the real plugin needs NVML
 // from there in the same way). What it leaves out: health checks (XID events), MIG,
-// time-slicing and the plugin's config file (CONFIG_FILE is read only to log it),
-// preferred allocation, GPU feature discovery.
+// time-slicing and the rest of the plugin's config file (of CONFIG_FILE only
+// flags.failOnInitError is read, as v0.20.0's manifest carries it there and no longer in the
+// FAIL_ON_INIT_ERROR env, which is still honoured), preferred allocation, GPU feature discovery.
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -138,15 +140,30 @@ func serve(p *plugin) error {
 	return nil
 }
 
+// keepWaiting says whether the plugin waits instead of exiting when it finds no GPU: the
+// config file's flags.failOnInitError (YAML or JSON, written by the gpu_device_plugin role),
+// else the FAIL_ON_INIT_ERROR env of older manifests. The real plugin's default is to fail.
+func keepWaiting() bool {
+	if f := os.Getenv("CONFIG_FILE"); f != "" {
+		log.Printf("CONFIG_FILE=%s: only flags.failOnInitError is read (the stand-in has no sharing, MIG or strategy settings)", f)
+		if data, err := os.ReadFile(f); err == nil {
+			m := regexp.MustCompile(`(?m)^\s*"?failOnInitError"?\s*:\s*(true|false)\b`).FindSubmatch(data)
+			if m != nil {
+				return string(m[1]) == "false"
+			}
+		} else {
+			log.Printf("cannot read CONFIG_FILE: %v", err)
+		}
+	}
+	return os.Getenv("FAIL_ON_INIT_ERROR") == "false"
+}
+
 func main() {
 	log.SetPrefix("gpu-device-plugin-standin (STAND-IN, not NVIDIA's k8s-device-plugin): ")
-	if f := os.Getenv("CONFIG_FILE"); f != "" {
-		log.Printf("CONFIG_FILE=%s is not read (the stand-in has no sharing, MIG or strategy settings)", f)
-	}
 	ids, err := listGPUs()
 	if err != nil {
-		if os.Getenv("FAIL_ON_INIT_ERROR") == "false" {
-			log.Printf("no GPUs: %v; FAIL_ON_INIT_ERROR=false: waiting indefinitely", err)
+		if keepWaiting() {
+			log.Printf("no GPUs: %v; failOnInitError is false: waiting indefinitely", err)
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 			<-sig
