@@ -114,20 +114,46 @@ def _unescape_mount(field):
     return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), field)
 
 
+def _mount_entries(mounts_text):
+    """[(mount point, self bind)] of /proc/self/mountinfo or /proc/self/mounts text.
+
+    ``self bind`` is True only for a mountinfo entry that binds a folder onto itself (same
+    device as its parent mount, and the folder it shows is the one it covers), which is what
+    the kubelet makes of its root dir to share its mounts; a file system of its own (a disk
+    mounted at the folder) or a bind of another folder is never one. /proc/self/mounts cannot
+    tell, so there it is always False.
+    """
+    lines = [line.split() for line in (mounts_text or '').splitlines() if line.strip()]
+    mountinfo = bool(lines) and all(len(f) >= 5 and re.match(r'^[0-9]+:[0-9]+\Z', f[2]) for f in lines)
+    if not mountinfo:
+        return [(_unescape_mount(f[1]), False) for f in lines if len(f) >= 2]
+    by_id = dict((f[0], f) for f in lines)
+    entries = []
+    for f in lines:
+        point, root = _unescape_mount(f[4]), _unescape_mount(f[3])
+        parent = by_id.get(f[1])
+        self_bind = False
+        if parent is not None and parent[2] == f[2] and root != '/':
+            parent_point, parent_root = _unescape_mount(parent[4]), _unescape_mount(parent[3])
+            if parent_point == '/' or strictly_under(point, parent_point):
+                shown = posixpath.normpath(posixpath.join(parent_root, posixpath.relpath(point, parent_point)))
+                self_bind = shown == root
+        entries.append((point, self_bind))
+    return entries
+
+
 def k3s_mounts(mounts_text, roots, netns_prefix='/run/netns/cni-'):
-    """Mount points from /proc/self/mounts that lie strictly below one of ``roots`` (K3s's own
-    folders), plus the CNI network namespaces /run/netns/cni-<id>; deepest first. A root that is
-    not a safe removable path is ignored (the caller has refused it before)."""
+    """Mount points of /proc/self/mountinfo (or /proc/self/mounts) that lie strictly below one
+    of ``roots`` (K3s's own folders), a root itself only when it is bound onto itself (the
+    kubelet does that to its root dir; never a disk mounted there), plus the CNI network
+    namespaces /run/netns/cni-<id>; deepest first. A root that is not a safe removable path
+    is ignored (the caller has refused it before)."""
     safe_roots = [r for r in roots if isinstance(r, str) and path_problem('root', r, removable=True) == '']
     found = set()
-    for line in (mounts_text or '').splitlines():
-        fields = line.split()
-        if len(fields) < 2:
-            continue
-        point = _unescape_mount(fields[1])
+    for point, self_bind in _mount_entries(mounts_text):
         if posixpath.normpath(point) != point or '//' in point:
             continue
-        if any(strictly_under(point, root) for root in safe_roots):
+        if any(strictly_under(point, root) or (self_bind and point == root) for root in safe_roots):
             found.add(point)
         elif (point.startswith(netns_prefix) and '/' not in point[len(netns_prefix):]
               and re.match(r'^[A-Za-z0-9-]+\Z', point[len(netns_prefix):])):

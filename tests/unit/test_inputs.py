@@ -110,6 +110,36 @@ def test_k3s_mounts_are_strictly_below_the_k3s_folders_deepest_first():
         assert kept not in found
 
 
+# /proc/self/mountinfo: id parent major:minor root mount-point options [tags] - type source options
+MOUNTINFO = """\
+20 1 0:30 / / rw - overlay overlay rw
+21 20 0:31 / /run rw - tmpfs tmpfs rw
+22 21 0:32 / /run/k3s rw shared:5 - tmpfs tmpfs rw
+23 20 0:30 /var/lib/kubelet /var/lib/kubelet rw shared:7 - overlay overlay rw
+24 23 0:33 / /var/lib/kubelet/pods/y/volumes/secret rw - tmpfs tmpfs rw
+25 20 8:17 / /var/lib/rancher/k3s rw - ext4 /dev/sdb1 rw
+26 25 8:17 /agent/x /var/lib/rancher/k3s/agent/x rw - ext4 /dev/sdb1 rw
+27 20 0:30 /srv/kubelet-data /var/lib/kubelet-bind rw - overlay overlay rw
+28 21 0:4 net:[4026532] /run/netns/cni-1234-abcd rw - nsfs nsfs rw
+"""
+
+
+def test_k3s_mounts_takes_a_folder_bound_onto_itself_never_a_disk_mounted_there():
+    found = _inputs.k3s_mounts(MOUNTINFO, ['/run/k3s', '/var/lib/rancher/k3s', '/var/lib/kubelet'])
+    # the kubelet binds its root dir onto itself (to share its mounts): that one goes, after what is below it
+    assert found == ['/var/lib/kubelet/pods/y/volumes/secret', '/var/lib/rancher/k3s/agent/x',
+                     '/run/netns/cni-1234-abcd', '/var/lib/kubelet']
+    # a disk mounted at the data dir stays mounted (its files are removed, the mount is the user's)
+    assert '/var/lib/rancher/k3s' not in found and '/run/k3s' not in found
+
+
+def test_k3s_mounts_keeps_a_folder_bound_from_elsewhere():
+    text = MOUNTINFO.replace('0:30 /var/lib/kubelet /var/lib/kubelet', '0:30 /srv/kubelet /var/lib/kubelet')
+    assert '/var/lib/kubelet' not in _inputs.k3s_mounts(text, ['/var/lib/kubelet'])
+    text = MOUNTINFO.replace('23 20 0:30 /var/lib/kubelet', '23 20 8:2 /var/lib/kubelet')
+    assert '/var/lib/kubelet' not in _inputs.k3s_mounts(text, ['/var/lib/kubelet'])
+
+
 def test_k3s_mounts_ignores_a_dangerous_root():
     assert _inputs.k3s_mounts(MOUNTS, ['/', 'relative', '/run/k3s/']) == ['/run/netns/cni-1234-abcd']
 
