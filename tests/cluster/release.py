@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Pack a k3s-upstream "release" and local OCI images (no registry), for tests/cluster and
 tests/gpu-host. Standard library only (it also runs on the GPU host).
 
@@ -158,7 +157,7 @@ def image(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("pack")
     p.add_argument("--binary", required=True)

@@ -139,7 +139,7 @@ EOF
 }
 
 build_images() {
-  local img="${DATA_DIR}/agent/images" spec
+  local img="${DATA_DIR}/agent/images"
   mkdir -p "${img}"
   local glibc_deb busybox_deb
   glibc_deb="$(ls "${GPU_HOST_BUNDLE}"/debs/rootfs/libc6_*.deb)"

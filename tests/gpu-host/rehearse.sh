@@ -19,11 +19,12 @@ OUTDIR="${CACHE_DIR}/gpu-host-rehearsal"
 IMAGE="${REHEARSAL_IMAGE:-k3s-gpu-lab/debian:13}"
 rm -rf "${OUTDIR}" && mkdir -p "${OUTDIR}"
 docker rm -f "${NAME}" >/dev/null 2>&1 || true
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   docker rm -f "${NAME}" >/dev/null 2>&1 || true
   # the cgroup root the node used, in every v1 hierarchy of the host
   for h in /sys/fs/cgroup/*/"${NAME}"; do
-    [ -d "$h" ] && find "$h" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    if [ -d "$h" ]; then find "$h" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
   done
 }
 trap cleanup EXIT
