@@ -38,6 +38,10 @@ def _wrap(func):
     return run
 
 
+def gpu_node(flag, nvidia=None, host="this host"):
+    return _gpu_nodes.is_gpu_node(_plain(flag), _plain(nvidia), str(host))
+
+
 def gpu_nodes(hostvars, hosts):
     return _gpu_nodes.gpu_nodes(hostvars, [str(h) for h in hosts or []])
 
@@ -105,7 +109,7 @@ class FilterModule(object):
 
     def filters(self):
         return dict((f.__name__, _wrap(f)) for f in (
-            gpu_nodes, gpu_operator_values, gpu_sharing_plan, gpu_device_plugin_variants,
+            gpu_node, gpu_nodes, gpu_operator_values, gpu_sharing_plan, gpu_device_plugin_variants,
             gpu_rollout_status, gpu_host_state, gpu_pods_finished, gpu_logs_by_pod, gpu_label_changes,
             gpu_failure_report, gpu_smoke_results, gpu_smoke_summary, gpu_smoke_failures,
             gpu_parse_nvidia_smi,

@@ -15,24 +15,17 @@ __metaclass__ = type
 
 import re
 
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as containerd
 
 # The extended resource a GPU node advertises and a GPU pod asks for.
 GPU_RESOURCE = "nvidia.com/gpu"
+# The value of k3s_gpu_node that asks for detection (is_gpu_node).
+GPU_NODE_AUTO = "auto"
 
 
 class AddonError(ValueError):
     """Bad input: the message says what was wrong and how to fix it."""
-
-
-def as_bool(value, default=False):
-    """A boolean from an inventory value: true, "true", "yes", "on", "1", "y" (any case) are
-    true, any other value false; None gives ``default``."""
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on", "y")
 
 
 def check_replicas(value, where):
@@ -61,6 +54,40 @@ def node_replicas(node, default_replicas):
     return check_replicas(node.get("replicas"), node.get("host", node.get("node_name")))
 
 
+def is_gpu_node(flag, nvidia=None, host="this host"):
+    """The one rule for "is this host a GPU node", applied by every role and playbook (the
+    gpu_node filter, and gpu_nodes() for the add-ons).
+
+    ``flag`` is the host's k3s_gpu_node: true or false as given (unset, null or "": false);
+    ``auto`` asks for detection: a GPU node when nvidia-smi found at least one GPU there.
+    ``nvidia`` is the host's ansible_facts.nvidia (k3s_gpu.cluster.nvidia_smi_facts), needed
+    only for ``auto``. Raises AddonError for any other value, and for ``auto`` when the facts
+    were not gathered.
+    """
+    if flag is None or flag == "":
+        return False
+    if isinstance(flag, bool):
+        return flag
+    text = str(flag).strip().lower()
+    if text == GPU_NODE_AUTO:
+        if not isinstance(nvidia, dict):
+            raise AddonError(
+                "k3s_gpu_node is auto on %s, but its NVIDIA facts were not gathered: run "
+                "k3s_gpu.cluster.nvidia_smi_facts on it first (site.yml, k3s.yml, smoke_test.yml, "
+                "diagnose.yml and driver_upgrade.yml do), or set k3s_gpu_node to true or false" % host)
+        try:
+            return int(nvidia.get("gpu_count") or 0) > 0
+        except (TypeError, ValueError):
+            return False
+    if text in BOOLEANS_TRUE:
+        return True
+    if text in BOOLEANS_FALSE:
+        return False
+    raise AddonError(
+        "k3s_gpu_node is %r on %s: set true (a GPU node), false (not one) or auto (a GPU node "
+        "when nvidia-smi finds a GPU there, which needs the NVIDIA driver installed)" % (flag, host))
+
+
 def node_name_for(host, hostvars):
     """The Kubernetes node name of an inventory host: k3s_node_name, else the short
     hostname from facts, else the inventory name (K3s uses the hostname, lowercased)."""
@@ -76,15 +103,15 @@ def gpu_nodes(hostvars, hosts):
     """Describe the GPU hosts among ``hosts`` from their hostvars.
 
     Returns a list of dicts: host, node_name, replicas (None when the host does not set
-    gpu_time_slicing_replicas), nixos, jetson, container_runtime. A host is a GPU node when
-    its ``k3s_gpu_node`` is true.
+    gpu_time_slicing_replicas), nixos, jetson, container_runtime. A host is a GPU node by
+    is_gpu_node(): its ``k3s_gpu_node`` is true, or auto and nvidia-smi found a GPU there.
     """
     result = []
     for host in hosts or []:
         hv = hostvars.get(host, {}) or {}
-        if not as_bool(hv.get("k3s_gpu_node"), False):
-            continue
         facts = hv.get("ansible_facts") or {}
+        if not is_gpu_node(hv.get("k3s_gpu_node"), facts.get("nvidia"), host):
+            continue
         distribution = facts.get("distribution") or hv.get("ansible_distribution") or ""
         groups = hv.get("group_names") or []
         result.append({

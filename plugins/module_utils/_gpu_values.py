@@ -16,7 +16,7 @@ import json
 import re
 
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._gpu_nodes import (
-    GPU_RESOURCE, AddonError, as_bool, check_replicas, node_replicas,
+    GPU_RESOURCE, AddonError, check_replicas, node_replicas,
 )
 
 MIG_STRATEGIES = ("none", "single", "mixed")
@@ -69,6 +69,16 @@ def deep_merge(base, override):
         else:
             result[key] = copy.deepcopy(value)
     return result
+
+
+def _as_bool(value, default=False):
+    """A boolean from a setting: true, "true", "yes", "on", "1", "y" (any case) are true, any
+    other value false; None gives ``default``."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on", "y")
 
 
 def device_plugin_config(replicas=1, mig_strategy="none", fail_on_init_error=False):
@@ -178,7 +188,7 @@ def _toolkit_env(settings, drop_in=None):
         {"name": "RUNTIME_CONFIG_SOURCE", "value": "file=%s" % config},
         {"name": "CONTAINERD_RUNTIME_CLASS", "value": runtime_class},
         {"name": "CONTAINERD_SET_AS_DEFAULT",
-         "value": "true" if as_bool(settings.get("toolkit_set_as_default")) else "false"},
+         "value": "true" if _as_bool(settings.get("toolkit_set_as_default")) else "false"},
     ]
     if drop_in:
         env.append({"name": "RUNTIME_DROP_IN_CONFIG", "value": drop_in})
@@ -276,7 +286,7 @@ def _check_nri(settings, nodes, host_state, cdi_enabled, toolkit_enabled):
 def _resolve_auto(value, auto_value):
     if value is None or str(value).lower() == "auto":
         return bool(auto_value)
-    return as_bool(value)
+    return _as_bool(value)
 
 
 def operator_values(settings, nodes=None, host_state=None, dumper=None):
@@ -331,8 +341,8 @@ def operator_values(settings, nodes=None, host_state=None, dumper=None):
     decisions.append("toolkit.enabled=%s (host toolkit %s)"
                      % (str(toolkit_enabled).lower(), why_toolkit))
 
-    cdi_enabled = as_bool(settings.get("cdi_enabled"), True)
-    nri = as_bool(settings.get("cdi_nri_plugin"), False)
+    cdi_enabled = _as_bool(settings.get("cdi_enabled"), True)
+    nri = _as_bool(settings.get("cdi_nri_plugin"), False)
     if nri:
         decisions.append(_check_nri(settings, nodes, host_state, cdi_enabled, toolkit_enabled))
     values = {
@@ -344,7 +354,7 @@ def operator_values(settings, nodes=None, host_state=None, dumper=None):
             "nriPluginEnabled": nri,
         },
         "mig": {"strategy": mig_strategy},
-        "dcgmExporter": {"enabled": as_bool(settings.get("dcgm_exporter"), False)},
+        "dcgmExporter": {"enabled": _as_bool(settings.get("dcgm_exporter"), False)},
     }
     if toolkit_enabled:
         drop_in, why_drop_in = _toolkit_drop_in(settings, nodes, host_state)
