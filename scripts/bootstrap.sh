@@ -9,8 +9,8 @@ set -euo pipefail
 
 # Version of the `ansible` community package whose bundled collections we use.
 ANSIBLE_BUNDLE_VERSION="12.3.0"
-# The dependency collections we take from it (also listed in requirements.yml and galaxy.yml).
-BUNDLED_COLLECTIONS="ansible/posix community/general community/docker kubernetes/core"
+# The collections we take from it are those of requirements.yml (run time, the same as
+# galaxy.yml's dependencies) and requirements-dev.yml (the lab and the tests only).
 
 cd "${REPO_ROOT}"
 require_disk "${REPO_ROOT}" 3
@@ -34,7 +34,11 @@ if [ ! -x "${VENV}/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]
 fi
 
 # Dependency collections, offline from the ansible wheel.
-coll_stamp="${COLLECTIONS_DIR}/.bundle-${ANSIBLE_BUNDLE_VERSION}"
+BUNDLED_COLLECTIONS="$("${VENV}/bin/python" -c '
+import sys, yaml
+print(" ".join(sorted(c["name"].replace(".", "/") for f in sys.argv[1:] for c in yaml.safe_load(open(f))["collections"])))
+' requirements.yml requirements-dev.yml)" || die "could not read the collection names from requirements.yml and requirements-dev.yml"
+coll_stamp="${COLLECTIONS_DIR}/.bundle-${ANSIBLE_BUNDLE_VERSION}-$(echo "${BUNDLED_COLLECTIONS}" | sha256sum | cut -c1-12)"
 if [ ! -f "$coll_stamp" ]; then
   wheel_dir="${CACHE_DIR}/wheels"
   mkdir -p "$wheel_dir"
@@ -52,6 +56,7 @@ if [ ! -f "$coll_stamp" ]; then
   patterns=()
   for c in ${BUNDLED_COLLECTIONS}; do patterns+=("ansible_collections/${c}/*"); done
   unzip -q -o "$wheel" "${patterns[@]}" -d "${COLLECTIONS_DIR}"
+  rm -f "${COLLECTIONS_DIR}"/.bundle-*
   touch "$coll_stamp"
 fi
 

@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _driver_upgrade
-from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_addons
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_nodes
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._plain import plain as _plain
 
 
@@ -32,7 +32,7 @@ def driver_upgrade_gpu_pods(pods, node_name):
 
 
 def driver_upgrade_node_names(hostvars, hosts):
-    return [_gpu_addons.node_name_for(str(h), hostvars) for h in hosts or []]
+    return [_gpu_nodes.node_name_for(str(h), hostvars) for h in hosts or []]
 
 
 class FilterModule(object):

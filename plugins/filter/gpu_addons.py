@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters behind the gpu_operator, gpu_device_plugin and gpu_smoke_test roles.
 
-Thin wrappers over plugins/module_utils/_gpu_addons.py; the documentation of each filter
+Thin wrappers over plugins/module_utils/: _gpu_nodes.py (the GPU node model),
+_gpu_values.py (GPU Operator values, device plugin configs), _gpu_readiness.py (readiness from
+the cluster's JSON) and _gpu_smoke.py (the smoke-test report). The documentation of each filter
 is in the sidecar YAML file of the same name.
 """
 
@@ -14,7 +16,10 @@ __metaclass__ = type
 import yaml
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_addons as addons
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_nodes
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_readiness
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_smoke
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_values
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._plain import plain as _plain
 
 
@@ -26,73 +31,77 @@ def _wrap(func):
     def run(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except addons.AddonError as exc:
+        except _gpu_nodes.AddonError as exc:
             raise AnsibleFilterError(str(exc))
     run.__name__ = func.__name__
     run.__doc__ = func.__doc__
     return run
 
 
+def gpu_node(flag, nvidia=None, host="this host"):
+    return _gpu_nodes.is_gpu_node(_plain(flag), _plain(nvidia), str(host))
+
+
 def gpu_nodes(hostvars, hosts):
-    return addons.gpu_nodes(hostvars, [str(h) for h in hosts or []])
+    return _gpu_nodes.gpu_nodes(hostvars, [str(h) for h in hosts or []])
 
 
 def gpu_operator_values(settings, nodes=None, host_state=None):
-    return addons.operator_values(_plain(settings), _plain(nodes), _plain(host_state), dumper=_yaml)
+    return _gpu_values.operator_values(_plain(settings), _plain(nodes), _plain(host_state), dumper=_yaml)
 
 
 def gpu_sharing_plan(nodes, default_replicas=1, mig_strategy="none", fail_on_init_error=False):
-    plan = addons.sharing_plan(_plain(nodes), _plain(default_replicas), _plain(mig_strategy),
-                               _plain(fail_on_init_error))
+    plan = _gpu_values.sharing_plan(_plain(nodes), _plain(default_replicas), _plain(mig_strategy),
+                                    _plain(fail_on_init_error))
     plan["config_text"] = dict((name, _yaml(cfg)) for name, cfg in plan["configs"].items())
     return plan
 
 
 def gpu_device_plugin_variants(nodes, default_replicas=1, base_name="nvidia-device-plugin"):
-    return addons.device_plugin_variants(_plain(nodes), _plain(default_replicas), _plain(base_name))
+    return _gpu_values.device_plugin_variants(_plain(nodes), _plain(default_replicas), _plain(base_name))
 
 
 def gpu_rollout_status(doc, expected_nodes=None, pod_selector=None, namespace=None,
                        failing_selector=None):
-    return addons.rollout_status(_plain(doc), _plain(expected_nodes), _plain(pod_selector),
-                                 namespace, _plain(failing_selector))
+    return _gpu_readiness.rollout_status(_plain(doc), _plain(expected_nodes), _plain(pod_selector),
+                                         namespace, _plain(failing_selector))
 
 
 def gpu_host_state(driver_probe, toolkit_probe, containerd_probe=None, version_probe=None):
-    return addons.host_state(_plain(driver_probe), _plain(toolkit_probe), _plain(containerd_probe),
-                             _plain(version_probe))
+    return _gpu_nodes.host_state(_plain(driver_probe), _plain(toolkit_probe), _plain(containerd_probe),
+                                 _plain(version_probe))
 
 
 def gpu_label_changes(doc, wanted, label="nvidia.com/device-plugin.config"):
-    return addons.label_changes(_plain(doc), _plain(wanted), label)
+    return _gpu_readiness.label_changes(_plain(doc), _plain(wanted), label)
 
 
 def gpu_logs_by_pod(results):
-    return addons.logs_by_pod(_plain(results))
+    return _gpu_readiness.logs_by_pod(_plain(results))
 
 
 def gpu_pods_finished(doc, expected):
-    return addons.pods_finished(_plain(doc), expected)
+    return _gpu_readiness.pods_finished(_plain(doc), expected)
 
 
 def gpu_failure_report(status, logs=None, title="GPU add-on is not ready"):
-    return addons.failure_report(_plain(status), _plain(logs), title)
+    return _gpu_readiness.failure_report(_plain(status), _plain(logs), title)
 
 
 def gpu_smoke_results(doc, logs, expected_nodes, runtime_class=""):
-    return addons.smoke_results(_plain(doc), _plain(logs), _plain(expected_nodes), runtime_class)
+    return _gpu_smoke.smoke_results(_plain(doc), _plain(logs), _plain(expected_nodes), runtime_class)
 
 
 def gpu_smoke_summary(results):
-    return addons.summary_table(_plain(results))
+    return _gpu_smoke.summary_table(_plain(results))
 
 
 def gpu_smoke_failures(results):
-    return addons.failed_tests(_plain(results))
+    return _gpu_smoke.failed_tests(_plain(results))
 
 
 def gpu_parse_nvidia_smi(text):
-    return addons.parse_nvidia_smi(text)
+    return _gpu_smoke.parse_nvidia_smi(text)
 
 
 class FilterModule(object):
@@ -100,7 +109,7 @@ class FilterModule(object):
 
     def filters(self):
         return dict((f.__name__, _wrap(f)) for f in (
-            gpu_nodes, gpu_operator_values, gpu_sharing_plan, gpu_device_plugin_variants,
+            gpu_node, gpu_nodes, gpu_operator_values, gpu_sharing_plan, gpu_device_plugin_variants,
             gpu_rollout_status, gpu_host_state, gpu_pods_finished, gpu_logs_by_pod, gpu_label_changes,
             gpu_failure_report, gpu_smoke_results, gpu_smoke_summary, gpu_smoke_failures,
             gpu_parse_nvidia_smi,

@@ -10,8 +10,9 @@
 #                 test program is linked against): the container's whole root filesystem
 # Debian 13, not 12: Debian 12's podman 4.3.1 reads CDI specs up to version 0.5.0 only (its
 # CDI library is 0.5.2) and rejects cdi_spec's 0.6.0 spec ("unresolvable CDI devices").
-#   collections.tar.gz  dependency collections (ansible.posix, community.general) from
-#                 .collections (make bootstrap), in case roles use their modules
+#   collections.tar.gz  ansible.posix from .collections (make bootstrap): run.sh's
+#                 profile_tasks callback and the roles' mount module (kubernetes.core, the
+#                 other run-time dependency, only serves gpu_operator_install_method: helm)
 #   MANIFEST.txt  name, version and sha256 of every file
 # Idempotent: files already there are kept. Usage: tests/gpu-host/build-bundle.sh [--clean]
 set -euo pipefail
@@ -36,7 +37,7 @@ PODMAN_DEBS=(
 )
 ROOTFS_DEBS=(busybox-static libc6)
 SUITE=trixie
-COLLECTIONS=(ansible_collections/ansible/posix ansible_collections/community/general)
+COLLECTIONS=(ansible_collections/ansible/posix)
 
 [ "${1:-}" = "--clean" ] && rm -rf "${BUNDLE}"
 mkdir -p "${BUNDLE}"/{wheels,debs/podman,debs/rootfs}

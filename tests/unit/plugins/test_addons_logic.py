@@ -10,7 +10,10 @@ import jinja2
 import pytest
 import yaml
 
-from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_addons as a
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_nodes
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_readiness
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_smoke
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_values
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -31,7 +34,7 @@ def test_gpu_nodes_from_hostvars():
         "n1": {"k3s_gpu_node": True, "group_names": ["nixos", "agent"], "k3s_gpu_container_runtime": "containerd"},
         "j1": {"k3s_gpu_node": True, "group_names": ["jetson"]},
     }
-    nodes = a.gpu_nodes(hostvars, ["srv", "g1", "g2", "n1", "j1", "missing"])
+    nodes = _gpu_nodes.gpu_nodes(hostvars, ["srv", "g1", "g2", "n1", "j1", "missing"])
     assert [n["node_name"] for n in nodes] == ["gpu-01", "node-2", "n1", "j1"]
     assert [n["replicas"] for n in nodes] == [None, 4, None, None]
     assert [n["nixos"] for n in nodes] == [False, False, True, False]
@@ -40,35 +43,35 @@ def test_gpu_nodes_from_hostvars():
 
 @pytest.mark.parametrize("bad", ["0", -1, "two", "2.5"])
 def test_gpu_nodes_rejects_bad_replicas(bad):
-    with pytest.raises(a.AddonError, match="gpu_time_slicing_replicas for g"):
-        a.gpu_nodes({"g": {"k3s_gpu_node": True, "gpu_time_slicing_replicas": bad}}, ["g"])
+    with pytest.raises(_gpu_nodes.AddonError, match="gpu_time_slicing_replicas for g"):
+        _gpu_nodes.gpu_nodes({"g": {"k3s_gpu_node": True, "gpu_time_slicing_replicas": bad}}, ["g"])
 
 
 # ----------------------------------------------------------------------- sharing
 
 def test_device_plugin_config_shapes():
     expected = {"version": "v1", "flags": {"migStrategy": "none", "failOnInitError": False}}
-    assert a.device_plugin_config(1) == expected
-    cfg = a.device_plugin_config(3, "mixed", True)
+    assert _gpu_values.device_plugin_config(1) == expected
+    cfg = _gpu_values.device_plugin_config(3, "mixed", True)
     assert cfg["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 3}]
     assert cfg["flags"] == {"migStrategy": "mixed", "failOnInitError": True}
-    with pytest.raises(a.AddonError, match="MIG strategy"):
-        a.device_plugin_config(1, "auto")
+    with pytest.raises(_gpu_nodes.AddonError, match="MIG strategy"):
+        _gpu_values.device_plugin_config(1, "auto")
 
 
 def test_sharing_plan_cluster_wide_and_per_node():
-    plan = a.sharing_plan([_node("a"), _node("b", 4), _node("c", 2), _node("d", 2)], 1)
+    plan = _gpu_values.sharing_plan([_node("a"), _node("b", 4), _node("c", 2), _node("d", 2)], 1)
     assert plan["default"] == "default"
     assert sorted(plan["configs"]) == ["default", "time-slicing-2", "time-slicing-4"]
     assert plan["node_configs"] == {"b": "time-slicing-4", "c": "time-slicing-2", "d": "time-slicing-2"}
-    plan = a.sharing_plan([_node("a"), _node("b", 1)], 4)
+    plan = _gpu_values.sharing_plan([_node("a"), _node("b", 1)], 4)
     assert plan["default"] == "time-slicing-4"
     assert plan["node_configs"] == {"b": "default"}
 
 
 def test_device_plugin_variants():
-    variants = a.device_plugin_variants([_node("a"), _node("b", 4), _node("n", None, True),
-                                         _node("m", 2, True)], 1)
+    variants = _gpu_values.device_plugin_variants([_node("a"), _node("b", 4), _node("n", None, True),
+                                                   _node("m", 2, True)], 1)
     by_name = dict((v["name"], v) for v in variants)
     assert sorted(by_name) == ["nvidia-device-plugin", "nvidia-device-plugin-nixos",
                                "nvidia-device-plugin-nixos-ts2", "nvidia-device-plugin-ts4"]
@@ -76,14 +79,14 @@ def test_device_plugin_variants():
     assert by_name["nvidia-device-plugin-nixos"]["hostnames"] == ["n"]
     assert by_name["nvidia-device-plugin-nixos-ts2"]["config"] == "time-slicing-2"
     # a uniform cluster gets one DaemonSet without any host list
-    (only,) = a.device_plugin_variants([_node("a"), _node("b")], 2)
+    (only,) = _gpu_values.device_plugin_variants([_node("a"), _node("b")], 2)
     assert only["config"] == "time-slicing-2" and not only["hostnames"] and not only["exclude_hostnames"]
 
 
 # ------------------------------------------------------------------------ values
 
 def test_operator_values_defaults_trust_host_roles():
-    out = a.operator_values({}, [_node("a")])
+    out = _gpu_values.operator_values({}, [_node("a")])
     values = out["values"]
     assert values["driver"] == {"enabled": False}
     assert values["toolkit"] == {"enabled": False}
@@ -96,7 +99,7 @@ def test_operator_values_defaults_trust_host_roles():
 
 def test_operator_values_auto_from_probes():
     state = {"a": {"driver": True, "toolkit": True}, "b": {"driver": True, "toolkit": False}}
-    out = a.operator_values({"k3s_data_dir": "/data/k3s"}, [_node("a"), _node("b")], state)
+    out = _gpu_values.operator_values({"k3s_data_dir": "/data/k3s"}, [_node("a"), _node("b")], state)
     values = out["values"]
     assert values["driver"]["enabled"] is False
     assert values["toolkit"]["enabled"] is True
@@ -112,7 +115,7 @@ def test_operator_values_auto_from_probes():
     }
     assert "toolkit.enabled=true (host toolkit missing on b)" in out["decisions"]
     # explicit settings beat auto
-    out = a.operator_values({"driver_enabled": "true", "toolkit_enabled": False}, [_node("b")], state)
+    out = _gpu_values.operator_values({"driver_enabled": "true", "toolkit_enabled": False}, [_node("b")], state)
     assert out["values"]["driver"]["enabled"] is True and out["values"]["toolkit"]["enabled"] is False
 
 
@@ -125,7 +128,7 @@ def test_operator_values_registry_sharing_and_user_values_last():
         "user_values": {"mig": {"strategy": "single"}, "validator": {"repository": "x/y"},
                         "devicePlugin": {"config": {"default": "custom"}}},
     }
-    out = a.operator_values(settings, [_node("a"), _node("b", 8)])
+    out = _gpu_values.operator_values(settings, [_node("a"), _node("b", 8)])
     values = out["values"]
     assert values["operator"]["repository"] == "mirror.local:5000/nvidia"
     assert values["dcgmExporter"] == {"enabled": True, "repository": "mirror.local:5000/nvidia/k8s"}
@@ -154,10 +157,10 @@ CTR_VERSION = ("Client:\n  Version:  v2.1.4-k3s1\n  Revision: abc\n  Go version:
 
 
 def test_host_state_reads_the_k3s_drop_in_import_and_containerd_version():
-    state = a.host_state([_stat("a"), _stat("b"), _stat("c"), _stat("d")], [],
-                         [_cmd("a", 0, IMPORTS), _cmd("b", 1), _cmd("c", 2),
-                          _cmd("d", 0, 'imports = ["/etc/containerd/conf.d/*.toml"]')],
-                         [_cmd("a", 0, CTR_VERSION % "v2.1.4-k3s1"), _cmd("b", 1, "")])
+    state = _gpu_nodes.host_state([_stat("a"), _stat("b"), _stat("c"), _stat("d")], [],
+                                  [_cmd("a", 0, IMPORTS), _cmd("b", 1), _cmd("c", 2),
+                                   _cmd("d", 0, 'imports = ["/etc/containerd/conf.d/*.toml"]')],
+                                  [_cmd("a", 0, CTR_VERSION % "v2.1.4-k3s1"), _cmd("b", 1, "")])
     assert state["a"] == {"driver": True, "toolkit": False,
                           "drop_in": "/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d",
                           "containerd": "v2.1.4-k3s1"}
@@ -172,26 +175,26 @@ def test_operator_toolkit_drop_in_follows_what_k3s_imports():
     # One node imports the folder, the other not yet (an older K3s): the folder, said so.
     state = {"a": {"driver": True, "toolkit": False, "drop_in": folder},
              "b": {"driver": True, "toolkit": False, "drop_in": None}}
-    out = a.operator_values({}, nodes, state)
+    out = _gpu_values.operator_values({}, nodes, state)
     env = dict((e["name"], e["value"]) for e in out["values"]["toolkit"]["env"])
     assert env["RUNTIME_DROP_IN_CONFIG"] == folder + "/99-nvidia.toml"
     assert any("not imported yet on b" in line for line in out["decisions"])
     # No node imports one: the operator's default.
     state = {"a": {"driver": True, "toolkit": False, "drop_in": None}}
-    out = a.operator_values({}, [_node("a")], state)
+    out = _gpu_values.operator_values({}, [_node("a")], state)
     assert "RUNTIME_DROP_IN_CONFIG" not in [e["name"] for e in out["values"]["toolkit"]["env"]]
     # Explicit file, or none.
-    out = a.operator_values({"toolkit_drop_in": "/x/99-nvidia.toml"}, [_node("a")], state)
+    out = _gpu_values.operator_values({"toolkit_drop_in": "/x/99-nvidia.toml"}, [_node("a")], state)
     assert {"name": "RUNTIME_DROP_IN_CONFIG", "value": "/x/99-nvidia.toml"} in out["values"]["toolkit"]["env"]
-    out = a.operator_values({"toolkit_drop_in": "", "toolkit_enabled": True}, [_node("a")], {})
+    out = _gpu_values.operator_values({"toolkit_drop_in": "", "toolkit_enabled": True}, [_node("a")], {})
     assert "RUNTIME_DROP_IN_CONFIG" not in [e["name"] for e in out["values"]["toolkit"]["env"]]
     # Nodes with different folders: refused.
     state = {"a": {"driver": True, "toolkit": False, "drop_in": folder},
              "b": {"driver": True, "toolkit": False, "drop_in": "/srv/k3s/agent/etc/containerd/config-v3.toml.d"}}
-    with pytest.raises(a.AddonError, match="different containerd drop-in folders"):
-        a.operator_values({}, nodes, state)
-    with pytest.raises(a.AddonError, match="absolute file path"):
-        a.operator_values({"toolkit_drop_in": "99-nvidia.toml", "toolkit_enabled": True}, nodes, {})
+    with pytest.raises(_gpu_nodes.AddonError, match="different containerd drop-in folders"):
+        _gpu_values.operator_values({}, nodes, state)
+    with pytest.raises(_gpu_nodes.AddonError, match="absolute file path"):
+        _gpu_values.operator_values({"toolkit_drop_in": "99-nvidia.toml", "toolkit_enabled": True}, nodes, {})
 
 
 @pytest.mark.parametrize("version,allowed", [
@@ -199,17 +202,17 @@ def test_operator_toolkit_drop_in_follows_what_k3s_imports():
     ("v2.1.0", True), ("v2.3.2-k3s2", True), ("garbage", False),
 ])
 def test_nri_allowed_by_containerd_version(version, allowed):
-    assert a.nri_allowed(a.containerd_version(version)) is allowed
+    assert _gpu_values.nri_allowed(_gpu_values.containerd_version(version)) is allowed
 
 
 def test_operator_nri_plugin_where_containerd_allows_it():
     nodes = [_node("a"), _node("b")]
     state = {"a": {"driver": True, "toolkit": False, "containerd": "v2.3.2-k3s2"},
              "b": {"driver": True, "toolkit": False, "containerd": "v2.1.4-k3s1"}}
-    out = a.operator_values({"cdi_nri_plugin": True}, nodes, state)
+    out = _gpu_values.operator_values({"cdi_nri_plugin": True}, nodes, state)
     assert out["values"]["cdi"] == {"enabled": True, "nriPluginEnabled": True}
     assert "cdi.nriPluginEnabled=true (containerd v2.3.2-k3s2 on a, v2.1.4-k3s1 on b)" in out["decisions"]
-    out = a.operator_values({"cdi_nri_plugin": True, "toolkit_enabled": True, "containerd_version": "1.7.30"}, nodes)
+    out = _gpu_values.operator_values({"cdi_nri_plugin": True, "toolkit_enabled": True, "containerd_version": "1.7.30"}, nodes)
     assert out["values"]["cdi"]["nriPluginEnabled"] is True
 
 
@@ -224,21 +227,21 @@ def test_operator_nri_plugin_where_containerd_allows_it():
 ])
 def test_operator_nri_plugin_refused_with_the_reason(settings, state, nodes, words):
     settings = dict({"cdi_nri_plugin": True, "toolkit_enabled": True}, **settings)
-    with pytest.raises(a.AddonError) as refused:
-        a.operator_values(settings, nodes or [_node("a")], state)
+    with pytest.raises(_gpu_nodes.AddonError) as refused:
+        _gpu_values.operator_values(settings, nodes or [_node("a")], state)
     assert words in str(refused.value)
 
 
 def test_operator_values_rejects_bad_input():
-    with pytest.raises(a.AddonError, match="gpu_operator_mig_strategy"):
-        a.operator_values({"mig_strategy": "all"})
-    with pytest.raises(a.AddonError, match="mapping"):
-        a.operator_values({"user_values": ["driver.enabled=false"]})
+    with pytest.raises(_gpu_nodes.AddonError, match="gpu_operator_mig_strategy"):
+        _gpu_values.operator_values({"mig_strategy": "all"})
+    with pytest.raises(_gpu_nodes.AddonError, match="mapping"):
+        _gpu_values.operator_values({"user_values": ["driver.enabled=false"]})
 
 
 def test_deep_merge_replaces_lists_and_keeps_input():
     base = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
-    merged = a.deep_merge(base, {"a": {"c": [3]}, "e": {"f": 1}})
+    merged = _gpu_values.deep_merge(base, {"a": {"c": [3]}, "e": {"f": 1}})
     assert merged == {"a": {"b": 1, "c": [3]}, "d": 1, "e": {"f": 1}}
     assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 1}
 
@@ -279,12 +282,12 @@ def test_rollout_ready():
         _pod("nvidia-operator-validator-x2", "gpu-b", VALIDATOR),
         _pod("nvidia-cuda-validator-z", "gpu-a", {"app": "nvidia-cuda-validator"}, phase="Succeeded", ready=False),
     ]}
-    status = a.rollout_status(doc, ["gpu-a", "GPU-B"], VALIDATOR, "gpu-operator")
+    status = _gpu_readiness.rollout_status(doc, ["gpu-a", "GPU-B"], VALIDATOR, "gpu-operator")
     assert status["ready"] is True
     assert status["problems"] == [] and status["failing_pods"] == []
     assert [n["allocatable"] for n in status["nodes"]] == [1, 4]
     # without inventory names, the labelled nodes are expected
-    assert a.rollout_status(doc, [], VALIDATOR, "gpu-operator")["ready"] is True
+    assert _gpu_readiness.rollout_status(doc, [], VALIDATOR, "gpu-operator")["ready"] is True
 
 
 def test_rollout_not_ready_explains_why():
@@ -299,7 +302,7 @@ def test_rollout_not_ready_explains_why():
              ready=False, waiting=("CrashLoopBackOff", "back-off 5m0s restarting failed container")),
         _pod("coredns-x", "gpu-a", {"k8s-app": "kube-dns"}, ns="kube-system", ready=False),
     ]}
-    status = a.rollout_status(doc, ["gpu-a", "gpu-b", "gpu-c"], VALIDATOR, "gpu-operator")
+    status = _gpu_readiness.rollout_status(doc, ["gpu-a", "gpu-b", "gpu-c"], VALIDATOR, "gpu-operator")
     assert status["ready"] is False
     text = "\n".join(status["problems"])
     assert "nvidia-operator-validator-x1 on node gpu-a is not ready (phase Pending)" in text
@@ -308,7 +311,7 @@ def test_rollout_not_ready_explains_why():
     assert "node gpu-c is not registered" in text
     assert [p["name"] for p in status["failing_pods"]] == [
         "nvidia-operator-validator-x1", "nvidia-device-plugin-daemonset-k2"]
-    report = a.failure_report(status, {
+    report = _gpu_readiness.failure_report(status, {
         "gpu-operator/nvidia-device-plugin-daemonset-k2":
             "line 1\nE1122 factory.go:112] Incompatible strategy detected auto\n"},
         title="GPU Operator not ready after 900s")
@@ -320,8 +323,8 @@ def test_rollout_not_ready_explains_why():
 
 
 def test_rollout_with_no_gpu_nodes_at_all():
-    status = a.rollout_status({"items": [_k8s_node("cpu", None, {"nvidia.com/gpu.present": "false"})]},
-                              [], VALIDATOR)
+    status = _gpu_readiness.rollout_status({"items": [_k8s_node("cpu", None, {"nvidia.com/gpu.present": "false"})]},
+                                           [], VALIDATOR)
     assert status["ready"] is False
     assert "no GPU node is known" in status["problems"][0]
 
@@ -332,7 +335,7 @@ def test_failing_selector_limits_failing_pods():
                      _pod("nvidia-device-plugin-q", "gpu-a", {"app.kubernetes.io/name": "nvidia-device-plugin"},
                           ns="kube-system")]}
     sel = {"app.kubernetes.io/name": "nvidia-device-plugin"}
-    status = a.rollout_status(doc, ["gpu-a"], sel, "kube-system", sel)
+    status = _gpu_readiness.rollout_status(doc, ["gpu-a"], sel, "kube-system", sel)
     assert status["ready"] is True and status["failing_pods"] == []
 
 
@@ -343,20 +346,20 @@ def test_host_state_label_changes_logs_and_finished():
     toolkit = [{"item": [n1, "/usr/bin/nvidia-container-runtime"], "stat": {"exists": False}},
                {"item": [n1, "/usr/local/nvidia/toolkit/nvidia-container-runtime"], "stat": {"exists": True}},
                {"item": [n2, "/usr/bin/nvidia-container-runtime"], "stat": {"exists": False}}]
-    assert a.host_state(driver, toolkit) == {"a": {"driver": True, "toolkit": True},
-                                             "b": {"driver": False, "toolkit": False}}
+    assert _gpu_nodes.host_state(driver, toolkit) == {"a": {"driver": True, "toolkit": True},
+                                                      "b": {"driver": False, "toolkit": False}}
     nodes = {"items": [_k8s_node("a", labels={"nvidia.com/device-plugin.config": "time-slicing-4"}),
                        _k8s_node("b")]}
-    assert a.label_changes(nodes, {"a": "time-slicing-4", "b": "time-slicing-2", "z": "x"}) == [
+    assert _gpu_readiness.label_changes(nodes, {"a": "time-slicing-4", "b": "time-slicing-2", "z": "x"}) == [
         {"node": "b", "value": "time-slicing-2", "current": None}]
-    logs = a.logs_by_pod([{"item": {"namespace": "n", "name": "p"}, "rc": 0, "stdout": "ok"},
-                          {"item": {"namespace": "n", "name": "q"}, "rc": 1, "stdout": "",
-                           "stderr": "Error from server (BadRequest): container is waiting"}])
+    logs = _gpu_readiness.logs_by_pod([{"item": {"namespace": "n", "name": "p"}, "rc": 0, "stdout": "ok"},
+                                       {"item": {"namespace": "n", "name": "q"}, "rc": 1, "stdout": "",
+                                        "stderr": "Error from server (BadRequest): container is waiting"}])
     assert logs == {"n/p": "ok", "n/q": "Error from server (BadRequest): container is waiting"}
     pods = {"items": [_pod("x", "a", {}, phase="Succeeded"), _pod("y", "a", {}, phase="Failed"),
                       _pod("z", "a", {}, phase="Running")]}
-    assert a.pods_finished(pods, 2) is True
-    assert a.pods_finished(pods, 3) is False
+    assert _gpu_readiness.pods_finished(pods, 2) is True
+    assert _gpu_readiness.pods_finished(pods, 3) is False
 
 
 # ------------------------------------------------------------------------ smoke test
@@ -370,10 +373,10 @@ VECTOR_LOG = ("[Vector addition of 50000 elements]\nCopy input data from the hos
 
 
 def test_parse_nvidia_smi_real_capture():
-    smi = a.parse_nvidia_smi(SMI_LOG)
+    smi = _gpu_smoke.parse_nvidia_smi(SMI_LOG)
     assert smi == {"driver_version": "580.159.04", "cuda_version": "13.0",
                    "gpus": ["NVIDIA H100 80GB HBM3"]}
-    assert a.parse_nvidia_smi("NVIDIA-SMI has failed because it couldn't communicate") == {
+    assert _gpu_smoke.parse_nvidia_smi("NVIDIA-SMI has failed because it couldn't communicate") == {
         "driver_version": None, "cuda_version": None, "gpus": []}
 
 
@@ -397,7 +400,7 @@ def _smoke_doc():
 
 def test_smoke_results():
     logs = {"default/gpu-smoke-vector-add-gpu-a": VECTOR_LOG, "default/gpu-smoke-nvidia-smi-gpu-a": SMI_LOG}
-    res = a.smoke_results(_smoke_doc(), logs, ["gpu-a", "gpu-b"], "nvidia")
+    res = _gpu_smoke.smoke_results(_smoke_doc(), logs, ["gpu-a", "gpu-b"], "nvidia")
     assert res["passed"] is False
     good, bad = res["nodes"]
     assert good["passed"] is True
@@ -414,7 +417,7 @@ def test_smoke_results():
 def test_smoke_results_log_without_pass_line_fails():
     logs = {"default/gpu-smoke-vector-add-gpu-a": VECTOR_LOG.replace("Test PASSED", "Test FAILED"),
             "default/gpu-smoke-nvidia-smi-gpu-a": SMI_LOG}
-    res = a.smoke_results(_smoke_doc(), logs, ["gpu-a"], "")
+    res = _gpu_smoke.smoke_results(_smoke_doc(), logs, ["gpu-a"], "")
     (node,) = res["nodes"]
     assert node["runtime_handler"] == "default"
     assert node["by_test"]["vector-add"]["result"] == "FAIL"
@@ -424,8 +427,8 @@ def test_smoke_results_log_without_pass_line_fails():
 
 def test_summary_table_and_report_template():
     logs = {"default/gpu-smoke-vector-add-gpu-a": VECTOR_LOG, "default/gpu-smoke-nvidia-smi-gpu-a": SMI_LOG}
-    res = a.smoke_results(_smoke_doc(), logs, ["gpu-a", "gpu-b"], "nvidia")
-    lines = a.summary_table(res)
+    res = _gpu_smoke.smoke_results(_smoke_doc(), logs, ["gpu-a", "gpu-b"], "nvidia")
+    lines = _gpu_smoke.summary_table(res)
     assert lines[0].split() == ["node", "gpu", "driver", "cuda", "runtime", "alloc", "vector-add", "nvidia-smi"]
     assert lines[2].split()[0] == "gpu-a" and lines[2].split()[-2:] == ["PASS", "PASS"]
     assert lines[3].split()[-2:] == ["FAIL", "FAIL"]
@@ -452,18 +455,18 @@ def test_summary_table_and_report_template():
 
 
 def test_plan_yaml_roundtrip_of_operator_config():
-    out = a.operator_values({"time_slicing_replicas": 2}, [_node("a")],
-                            dumper=lambda d: yaml.safe_dump(d, sort_keys=False))
+    out = _gpu_values.operator_values({"time_slicing_replicas": 2}, [_node("a")],
+                                      dumper=lambda d: yaml.safe_dump(d, sort_keys=False))
     data = yaml.safe_load(out["values"]["devicePlugin"]["config"]["data"]["time-slicing-2"])
     assert data["version"] == "v1"
 
 
 def test_failed_tests_lists_each_failure():
     logs = {"default/gpu-smoke-vector-add-gpu-a": VECTOR_LOG, "default/gpu-smoke-nvidia-smi-gpu-a": SMI_LOG}
-    res = a.smoke_results(_smoke_doc(), logs, ["gpu-a", "gpu-b"], "nvidia")
-    assert a.failed_tests(res) == [
+    res = _gpu_smoke.smoke_results(_smoke_doc(), logs, ["gpu-a", "gpu-b"], "nvidia")
+    assert _gpu_smoke.failed_tests(res) == [
         "gpu-b nvidia-smi: test pod not found",
         "gpu-b vector-add: pod phase Pending: waiting ErrImagePull",
         "gpu-b allocatable: 0 allocatable nvidia.com/gpu",
     ]
-    assert a.failed_tests({"nodes": []}) == []
+    assert _gpu_smoke.failed_tests({"nodes": []}) == []

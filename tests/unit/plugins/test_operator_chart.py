@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """The GPU Operator image paths the gpu_operator role sets for a mirror
-(``_gpu_addons.OPERATOR_IMAGE_PATHS``) against the chart of the pinned version.
+(``_gpu_values.OPERATOR_IMAGE_PATHS``) against the chart of the pinned version.
 
 The chart's ``deployments/gpu-operator/values.yaml`` is read from the Go module cache when
 github.com/NVIDIA/gpu-operator at the pinned version is there (it is not committed). The Go
@@ -19,7 +19,7 @@ import subprocess
 import pytest
 import yaml
 
-from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_addons as a
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_values
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -89,20 +89,20 @@ def test_every_nvcr_component_has_the_charts_path(chart):
     source, images = chart
     expected = dict((name, item["repository"][len("nvcr.io/"):]) for name, item in images.items()
                     if item["repository"].startswith("nvcr.io/"))
-    assert a.OPERATOR_IMAGE_PATHS == expected, "OPERATOR_IMAGE_PATHS differs from %s" % source
+    assert _gpu_values.OPERATOR_IMAGE_PATHS == expected, "OPERATOR_IMAGE_PATHS differs from %s" % source
 
 
 def test_component_without_a_public_image_is_left_alone(chart):
     _source, images = chart
     private = sorted(name for name, item in images.items() if not item["repository"])
     assert private == ["vgpuManager"]
-    values = a.operator_values({"image_registry": "mirror.example:5000"}, [])["values"]
+    values = _gpu_values.operator_values({"image_registry": "mirror.example:5000"}, [])["values"]
     assert "repository" not in values.get("vgpuManager", {})
 
 
 def test_mirror_keeps_the_image_names_and_paths(chart):
     source, images = chart
-    values = a.operator_values({"image_registry": "mirror.example:5000"}, [])["values"]
+    values = _gpu_values.operator_values({"image_registry": "mirror.example:5000"}, [])["values"]
     for name, item in sorted(images.items()):
         if not item["repository"]:
             continue

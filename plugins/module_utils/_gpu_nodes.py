@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) k3s_gpu.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The GPU node model of the cluster add-on roles (gpu_operator, gpu_device_plugin,
+gpu_smoke_test): which inventory hosts are GPU nodes, their Kubernetes node names and
+per-node settings, and what was probed on them; with the names and the error the other
+add-on helpers (``_gpu_values``, ``_gpu_readiness``, ``_gpu_smoke``) share. Pure: the roles
+hand hostvars and probe results to these functions through the filters in
+``plugins/filter/gpu_addons.py``. Python 3.9+ standard library only.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as containerd
+
+# The extended resource a GPU node advertises and a GPU pod asks for.
+GPU_RESOURCE = "nvidia.com/gpu"
+# The value of k3s_gpu_node that asks for detection (is_gpu_node).
+GPU_NODE_AUTO = "auto"
+
+
+class AddonError(ValueError):
+    """Bad input: the message says what was wrong and how to fix it."""
+
+
+def check_replicas(value, where):
+    """gpu_time_slicing_replicas as a whole number >= 1 (empty: 1), else AddonError naming ``where``."""
+    if value is None or value == "":
+        return 1
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise AddonError(
+            "gpu_time_slicing_replicas for %s is %r: it must be a whole number >= 1 "
+            "(1 turns time-slicing off)" % (where, value)
+        )
+    if number < 1:
+        raise AddonError(
+            "gpu_time_slicing_replicas for %s is %d: it must be >= 1 (1 turns time-slicing off)"
+            % (where, number)
+        )
+    return number
+
+
+def node_replicas(node, default_replicas):
+    """The time-slicing replicas of a node of gpu_nodes(): its own, else ``default_replicas``."""
+    if node.get("replicas") is None:
+        return default_replicas
+    return check_replicas(node.get("replicas"), node.get("host", node.get("node_name")))
+
+
+def is_gpu_node(flag, nvidia=None, host="this host"):
+    """The one rule for "is this host a GPU node", applied by every role and playbook (the
+    gpu_node filter, and gpu_nodes() for the add-ons).
+
+    ``flag`` is the host's k3s_gpu_node: true or false as given (unset, null or "": false);
+    ``auto`` asks for detection: a GPU node when nvidia-smi found at least one GPU there.
+    ``nvidia`` is the host's ansible_facts.nvidia (k3s_gpu.cluster.nvidia_smi_facts), needed
+    only for ``auto``. Raises AddonError for any other value, and for ``auto`` when the facts
+    were not gathered.
+    """
+    if flag is None or flag == "":
+        return False
+    if isinstance(flag, bool):
+        return flag
+    text = str(flag).strip().lower()
+    if text == GPU_NODE_AUTO:
+        if not isinstance(nvidia, dict):
+            raise AddonError(
+                "k3s_gpu_node is auto on %s, but its NVIDIA facts were not gathered: run "
+                "k3s_gpu.cluster.nvidia_smi_facts on it first (site.yml, k3s.yml, smoke_test.yml, "
+                "diagnose.yml and driver_upgrade.yml do), or set k3s_gpu_node to true or false" % host)
+        try:
+            return int(nvidia.get("gpu_count") or 0) > 0
+        except (TypeError, ValueError):
+            return False
+    if text in BOOLEANS_TRUE:
+        return True
+    if text in BOOLEANS_FALSE:
+        return False
+    raise AddonError(
+        "k3s_gpu_node is %r on %s: set true (a GPU node), false (not one) or auto (a GPU node "
+        "when nvidia-smi finds a GPU there, which needs the NVIDIA driver installed)" % (flag, host))
+
+
+def node_name_for(host, hostvars):
+    """The Kubernetes node name of an inventory host: k3s_node_name, else the short
+    hostname from facts, else the inventory name (K3s uses the hostname, lowercased)."""
+    hv = hostvars.get(host, {}) or {}
+    name = hv.get("k3s_node_name")
+    if not name:
+        facts = hv.get("ansible_facts") or {}
+        name = facts.get("hostname") or hv.get("ansible_hostname") or host
+    return str(name).lower()
+
+
+def gpu_nodes(hostvars, hosts):
+    """Describe the GPU hosts among ``hosts`` from their hostvars.
+
+    Returns a list of dicts: host, node_name, replicas (None when the host does not set
+    gpu_time_slicing_replicas), nixos, jetson, container_runtime. A host is a GPU node by
+    is_gpu_node(): its ``k3s_gpu_node`` is true, or auto and nvidia-smi found a GPU there.
+    """
+    result = []
+    for host in hosts or []:
+        hv = hostvars.get(host, {}) or {}
+        facts = hv.get("ansible_facts") or {}
+        if not is_gpu_node(hv.get("k3s_gpu_node"), facts.get("nvidia"), host):
+            continue
+        distribution = facts.get("distribution") or hv.get("ansible_distribution") or ""
+        groups = hv.get("group_names") or []
+        result.append({
+            "host": host,
+            "node_name": node_name_for(host, hostvars),
+            # None: follow the cluster-wide value.
+            "replicas": (None if hv.get("gpu_time_slicing_replicas") in (None, "")
+                         else check_replicas(hv.get("gpu_time_slicing_replicas"), host)),
+            "nixos": distribution == "NixOS" or "nixos" in groups,
+            "jetson": "jetson" in groups,
+            "container_runtime": hv.get("k3s_gpu_container_runtime") or "containerd",
+        })
+    return result
+
+
+def host_state(driver_probe, toolkit_probe, containerd_probe=None, version_probe=None):
+    """Node name -> {"driver": bool, "toolkit": bool, ...} from looped probe results.
+
+    ``driver_probe``: results of stat on /proc/driver/nvidia/version, loop item = node dict.
+    ``toolkit_probe``: results of stat on toolkit paths, loop item = [node dict, path].
+    ``containerd_probe``: results of grep for the ``imports`` line of K3s's generated
+    containerd config, loop item = node dict: rc 0 sets "drop_in" to the K3s drop-in folder it
+    imports (None for another import), rc 1 (no imports line) to None; a missing file (rc 2)
+    leaves it out.
+    ``version_probe``: results of ``k3s ctr version``, loop item = node dict: the server's
+    version sets "containerd".
+    Hosts whose probe failed or was skipped are left out (unknown).
+    """
+    state = {}
+    for result in driver_probe or []:
+        node = result.get("item") or {}
+        if "stat" not in result or not node.get("node_name"):
+            continue
+        state.setdefault(node["node_name"], {"driver": False, "toolkit": False})
+        state[node["node_name"]]["driver"] = bool(result["stat"].get("exists"))
+    for result in toolkit_probe or []:
+        item = result.get("item") or [{}, ""]
+        node = item[0] if item else {}
+        if "stat" not in result or not node.get("node_name") or node["node_name"] not in state:
+            continue
+        if result["stat"].get("exists"):
+            state[node["node_name"]]["toolkit"] = True
+    for result in containerd_probe or []:
+        node = result.get("item") or {}
+        if not node.get("node_name") or node["node_name"] not in state or result.get("rc") not in (0, 1):
+            continue
+        found = containerd.drop_in_import_from_text(result.get("stdout") or "") if result["rc"] == 0 else None
+        state[node["node_name"]]["drop_in"] = found[1] if found else None
+    for result in version_probe or []:
+        node = result.get("item") or {}
+        if not node.get("node_name") or node["node_name"] not in state or result.get("rc") != 0:
+            continue
+        match = re.search(r"Server:\s*\n\s*Version:\s*(\S+)", result.get("stdout") or "")
+        if match:
+            state[node["node_name"]]["containerd"] = match.group(1)
+    return state
