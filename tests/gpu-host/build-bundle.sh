@@ -43,10 +43,11 @@ COLLECTIONS=(ansible_collections/ansible/posix)
 mkdir -p "${BUNDLE}"/{wheels,debs/podman,debs/rootfs}
 
 command -v apt-get >/dev/null || die "apt-get not found: build the bundle on a Debian or Ubuntu machine"
+[ -x "${VENV}/bin/python" ] || die "the toolchain is not installed: run 'make bootstrap' first (its pip downloads the wheels)"
 
 if ! ls "${BUNDLE}"/wheels/ansible_core-*.whl >/dev/null 2>&1; then
   log "downloading wheels for CPython 3.12 x86_64"
-  python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+  "${VENV}/bin/python" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
     --python-version 3.12 --implementation cp \
     --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any \
