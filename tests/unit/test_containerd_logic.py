@@ -224,6 +224,8 @@ def test_remove_block_keeps_the_users_whitespace():
 
 @pytest.mark.parametrize('runtime,problems', [
     (dict(NVIDIA), []),
+    (dict(NVIDIA, name=''),   # the argument spec lets an empty name through
+     ['runtime name \'\' must be letters, digits, "_", "." or "-", starting with a letter or digit']),
     (dict(NVIDIA, binary='bin/nvidia-container-runtime'),
      ["runtime nvidia: binary 'bin/nvidia-container-runtime' must be an absolute path"]),
     (dict(NVIDIA, runtime_type='io.containerd."runc".v2'),
