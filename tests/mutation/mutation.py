@@ -7,7 +7,7 @@ Usage: python tests/mutation/mutation.py [TARGET ...] (default: every target, on
 For each target (TARGETS below: one source file and the unit tests that reach it), in
 .cache/mutation/<target>/ (rebuilt each run, outside git):
 
-1. the checkout's ``plugins/`` and ``tests/unit/`` are copied under
+1. the checkout's ``plugins/``, ``roles/`` and ``tests/unit/`` are copied under
    ``ansible_collections/k3s_gpu/cluster/``, so that the file path mutmut derives its module
    names from is the import path the tests use (mutmut's trampolines compare the two);
 2. ``mutmut run`` mutates that one file and runs, for each mutant, the selected tests that
@@ -153,7 +153,8 @@ def prepare(target, workdir):
     if os.path.isdir(workdir):
         shutil.rmtree(workdir)
     collection = os.path.join(workdir, COLLECTION)
-    for folder in ('plugins', os.path.join('tests', 'unit')):
+    # roles/: some of the tests read role files (test_addons_logic.py renders a role template).
+    for folder in ('plugins', 'roles', os.path.join('tests', 'unit')):
         shutil.copytree(os.path.join(REPO, folder), os.path.join(collection, folder), ignore=_ignore)
     for test in tests:
         if not os.path.isfile(os.path.join(REPO, test)):

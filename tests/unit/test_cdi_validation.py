@@ -174,6 +174,13 @@ def test_too_old_names_what_needs_more():
                                         ('0.7.0', 'device 0: intelRdt')]
 
 
+def test_below_the_earliest_version_blames_no_field():
+    # 0.1.0 and 0.2.0 are versions the library knows but no longer reads: no field needs more,
+    # so the message names only the version (no empty "(for )").
+    assert _cdi.check_spec(spec_with('0.2.0')) == (['cdiVersion 0.2.0 is too old: at least 0.3.0 is needed'], [])
+    assert _cdi.check_spec(spec_with('v0.1.0'))[0] == ['cdiVersion v0.1.0 is too old: at least 0.3.0 is needed']
+
+
 def test_higher_than_needed_is_advice_in_words():
     assert _cdi.check_spec(spec_with('v1.1.0')) == ([], [
         "cdiVersion v1.1.0 is higher than the spec's fields need (0.3.0): CDI consumers whose library does not know "

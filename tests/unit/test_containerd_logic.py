@@ -81,6 +81,45 @@ def test_cdi_enabled(version, cri, enable_cdi, problem):
     assert ctd.effective_problems({}, version, []) == []
 
 
+@pytest.mark.parametrize('version,cri,asked,problem', [
+    # containerd 2.x reads /etc/cdi and /var/run/cdi unless the config names other folders.
+    (3, {}, ['/etc/cdi', '/var/run/cdi'], None),
+    (3, {}, ['/etc/cdi'], "CDI reads ['/etc/cdi', '/var/run/cdi'], not ['/etc/cdi']"),
+    (3, {'cdi_spec_dirs': ['/srv/cdi']}, ('/srv/cdi',), None),
+    (3, {'cdi_spec_dirs': ['/srv/cdi']}, ['/etc/cdi', '/var/run/cdi'],
+     "CDI reads ['/srv/cdi'], not ['/etc/cdi', '/var/run/cdi']"),
+    # containerd 1.7 has no default: the folders must be in the config.
+    (2, {}, ['/etc/cdi', '/var/run/cdi'], "CDI reads None, not ['/etc/cdi', '/var/run/cdi']"),
+    (2, {'cdi_spec_dirs': ['/etc/cdi', '/var/run/cdi']}, ['/etc/cdi', '/var/run/cdi'], None),
+])
+def test_cdi_spec_dirs_against_containerds_default(version, cri, asked, problem):
+    config = {'plugins': {ctd.CRI_PLUGIN[version]: dict(cri)}}
+    assert ctd.effective_problems(config, version, [], cdi_spec_dirs=asked) == ([problem] if problem else [])
+    assert ctd.effective_problems(config, version, []) == []  # not asked: not checked
+
+
+# ---- state=absent: what is left behind -----------------------------------------------------------
+
+def test_leftover_problems_name_every_runtime_still_configured():
+    config = config_with(3, {'nvidia-cdi': {'BinaryName': '/opt/nvidia/nvidia-container-runtime.cdi'}})
+    # A name that is not there (nvidia) does not stop the check of the next one.
+    assert ctd.leftover_problems(config, 3, ['nvidia', 'nvidia-cdi']) == [
+        'runtime nvidia-cdi (/opt/nvidia/nvidia-container-runtime.cdi) is still in the generated config.toml']
+    assert ctd.leftover_problems(config, 3, ['nvidia']) == []
+
+
+def test_leftover_problems_leave_what_k3s_configured_itself():
+    runtimes = {'nvidia': {'BinaryName': '/usr/bin/nvidia-container-runtime'}}
+    config = config_with(2, runtimes)
+    assert ctd.leftover_problems(config, 2, ['nvidia']) == []             # K3s's own runtime table
+    del config['plugins'][ctd.CRI_PLUGIN[2]]['containerd']['runtimes']['nvidia']['runtime_type']
+    assert ctd.leftover_problems(config, 2, ['nvidia']) == []             # runtime_type unset: runc's
+    kata = config_with(2, runtimes)
+    kata['plugins'][ctd.CRI_PLUGIN[2]]['containerd']['runtimes']['nvidia']['runtime_type'] = 'io.containerd.kata.v2'
+    assert ctd.leftover_problems(kata, 2, ['nvidia']) == [                # K3s would not have written a kata shim
+        'runtime nvidia (/usr/bin/nvidia-container-runtime) is still in the generated config.toml']
+
+
 # ---- SystemdCgroup: auto copies runc's ----------------------------------------------------------
 
 @pytest.mark.parametrize('version', [2, 3])
@@ -156,6 +195,22 @@ def test_split_template_at_the_start_and_the_newline_after_end():
     assert ctd.split_template('') == ('', None, '') and ctd.split_template(None) == ('', None, '')
 
 
+@pytest.mark.parametrize('text,counts', [
+    ('%s\n[x]\n' % ctd.BEGIN, '(1 BEGIN and 0 END line(s))'),
+    ('%s\n%s\n%s\n' % (ctd.BEGIN, ctd.BEGIN, ctd.END), '(2 BEGIN and 1 END line(s))'),
+    ('%s\n%s\n%s\n' % (ctd.BEGIN, ctd.END, ctd.END), '(1 BEGIN and 2 END line(s))'),
+    ('%s\n%s\n' % (ctd.END, ctd.BEGIN), '(1 BEGIN and 1 END line(s), END before BEGIN)'),
+])
+def test_damaged_block_message_names_the_file_and_what_is_wrong(text, counts):
+    path = '/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.tmpl'
+    for change in (lambda: ctd.apply_block(text, 3, [NVIDIA], path), lambda: ctd.remove_block(text, path)):
+        with pytest.raises(ctd.DamagedFile) as err:
+            change()
+        message = str(err.value)
+        assert message.startswith(path + ': the block of k3s_gpu.cluster.k3s_containerd_runtime is damaged ' + counts)
+        assert 'nothing was changed' in message
+
+
 def test_remove_block_keeps_the_users_whitespace():
     block = ctd.render_block(3, [NVIDIA])
     assert ctd.remove_block('x = "a"\t\n' + block + '  y = 2\n') == 'x = "a"\t\n  y = 2\n'
@@ -169,6 +224,8 @@ def test_remove_block_keeps_the_users_whitespace():
 
 @pytest.mark.parametrize('runtime,problems', [
     (dict(NVIDIA), []),
+    (dict(NVIDIA, name=''),   # the argument spec lets an empty name through
+     ['runtime name \'\' must be letters, digits, "_", "." or "-", starting with a letter or digit']),
     (dict(NVIDIA, binary='bin/nvidia-container-runtime'),
      ["runtime nvidia: binary 'bin/nvidia-container-runtime' must be an absolute path"]),
     (dict(NVIDIA, runtime_type='io.containerd."runc".v2'),
@@ -222,3 +279,47 @@ def test_render_like_k3s_names_what_it_cannot_render():
         ctd.render_like_k3s('{{ template "base" . }}\n{{ .Agent.Snapshotter }}\n', 'version = 3\n')
     assert str(err.value) == ('template actions other than the base include and runtime guards are not rendered '
                               'here')
+
+
+# ---- the drop-in file and the imports containerd reads ----------------------------------------
+
+@pytest.mark.parametrize('enable_cdi,dirs,cri', [
+    (False, None, None),                                   # no CDI asked: no CRI plugin table at all
+    (True, None, {'enable_cdi': True}),
+    (False, ['/srv/cdi'], {'cdi_spec_dirs': ['/srv/cdi']}),
+    (True, [], {'enable_cdi': True, 'cdi_spec_dirs': []}),
+])
+def test_render_drop_in_writes_only_the_cdi_settings_asked(enable_cdi, dirs, cri):
+    config = _toml.loads(ctd.render_drop_in(3, [NVIDIA], enable_cdi, dirs))
+    plugin = dict(config['plugins'][ctd.CRI_PLUGIN[3]])
+    assert plugin.pop('containerd') == {'runtimes': {'nvidia': {
+        'runtime_type': 'io.containerd.runc.v2',
+        'options': {'BinaryName': NVIDIA['binary'], 'SystemdCgroup': True}}}}
+    assert plugin == (cri or {})
+    if not enable_cdi and dirs is None:
+        assert '[plugins."%s"]' % ctd.CRI_PLUGIN[3] not in ctd.render_drop_in(3, [NVIDIA])
+
+
+def test_drop_in_import_finds_k3s_folder_among_other_imports():
+    k3s_folder = '/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.d'
+    config = {'imports': ['/etc/containerd/conf.d/*.toml', k3s_folder + '/*.toml']}
+    assert ctd.drop_in_import(config) == (3, k3s_folder)
+    assert ctd.drop_in_import({'imports': ['/etc/containerd/conf.d/*.toml']}) is None
+
+
+def test_imported_files_in_containerds_order(tmp_path):
+    config_dir = tmp_path / 'containerd'
+    for folder in ('conf.d', 'abs.d'):
+        (config_dir / folder).mkdir(parents=True)
+    for name in ('20-b.toml', '10-a.toml', 'notes.txt'):
+        (config_dir / 'conf.d' / name).write_text('version = 3\n')
+    (config_dir / 'conf.d' / '30-dir.toml').mkdir()          # a folder that matches the pattern is no file
+    (config_dir / 'abs.d' / '00-x.toml').write_text('version = 3\n')
+    absolute = str(config_dir / 'abs.d' / '*.toml')
+    conf_d = [str(config_dir / 'conf.d' / n) for n in ('10-a.toml', '20-b.toml')]
+    # Relative patterns from the config's folder; each pattern sorted; a file imported twice is read once.
+    config = {'imports': ['conf.d/*.toml', absolute, str(config_dir / 'conf.d' / '10-a.toml')]}
+    assert ctd.imported_files(config, str(config_dir)) == conf_d + [str(config_dir / 'abs.d' / '00-x.toml')]
+    assert ctd.imported_files({'imports': [absolute, 'conf.d/*.toml']}, str(tmp_path)) == [
+        str(config_dir / 'abs.d' / '00-x.toml')]                 # relative to the config's folder, not elsewhere
+    assert ctd.imported_files({}, str(config_dir)) == []
