@@ -100,10 +100,6 @@ def gpu_smoke_failures(results):
     return _gpu_smoke.failed_tests(_plain(results))
 
 
-def gpu_parse_nvidia_smi(text):
-    return _gpu_smoke.parse_nvidia_smi(text)
-
-
 class FilterModule(object):
     """GPU add-on filters."""
 
@@ -112,5 +108,4 @@ class FilterModule(object):
             gpu_node, gpu_nodes, gpu_operator_values, gpu_sharing_plan, gpu_device_plugin_variants,
             gpu_rollout_status, gpu_host_state, gpu_pods_finished, gpu_logs_by_pod, gpu_label_changes,
             gpu_failure_report, gpu_smoke_results, gpu_smoke_summary, gpu_smoke_failures,
-            gpu_parse_nvidia_smi,
         ))

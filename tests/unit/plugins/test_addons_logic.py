@@ -14,6 +14,7 @@ from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_nodes
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_readiness
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_smoke
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_values
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _nvidia_smi
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -373,10 +374,10 @@ VECTOR_LOG = ("[Vector addition of 50000 elements]\nCopy input data from the hos
 
 
 def test_parse_nvidia_smi_real_capture():
-    smi = _gpu_smoke.parse_nvidia_smi(SMI_LOG)
+    smi = _nvidia_smi.parse_table(SMI_LOG)
     assert smi == {"driver_version": "580.159.04", "cuda_version": "13.0",
                    "gpus": ["NVIDIA H100 80GB HBM3"]}
-    assert _gpu_smoke.parse_nvidia_smi("NVIDIA-SMI has failed because it couldn't communicate") == {
+    assert _nvidia_smi.parse_table("NVIDIA-SMI has failed because it couldn't communicate") == {
         "driver_version": None, "cuda_version": None, "gpus": []}
 
 
