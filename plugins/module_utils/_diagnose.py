@@ -454,12 +454,6 @@ def detect_kernel_config(kernel_config_text, required=K3S_KERNEL_OPTIONS):
 
 # ------------------------------------------------------------- registered results
 
-def stat_mtimes(results):
-    """item -> mtime for the looped ``stat`` results whose path exists."""
-    return dict((str(r.get("item")), r["stat"].get("mtime")) for r in results or []
-                if (r.get("stat") or {}).get("exists"))
-
-
 def slurped_texts(results):
     """item (or source) -> decoded text for looped ``slurp`` results that read a file."""
     import base64
@@ -470,11 +464,6 @@ def slurped_texts(results):
         key = str(result.get("item") or result.get("source"))
         texts[key] = base64.b64decode(result["content"]).decode("utf-8", "replace")
     return texts
-
-
-def command_outputs(results):
-    """item -> stdout for looped ``command`` results (empty when it did not run)."""
-    return dict((str(r.get("item")), r.get("stdout") or "") for r in results or [])
 
 
 # ------------------------------------------------------------------------- output
