@@ -17,6 +17,7 @@ import yaml_expr
 
 from k3s_render import k3s_base
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as ctd
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _k3s_containerd_runtime
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _toml
 from ansible_collections.k3s_gpu.cluster.plugins.modules import k3s_containerd_runtime as mod
 
@@ -156,7 +157,7 @@ def k3s(tmp_path):
 ])
 def test_auto_systemd_cgroup_copies_runc_before_asking_the_host(k3s, run_module, monkeypatch, runc, host, expected):
     data, binary = k3s
-    monkeypatch.setattr(mod, 'systemd_host', lambda: host)
+    monkeypatch.setattr(_k3s_containerd_runtime, 'systemd_host', lambda: host)
     config = data / 'agent' / 'etc' / 'containerd' / 'config.toml'
     if runc is not None:
         config.write_text(k3s_base(3).replace('SystemdCgroup = true', 'SystemdCgroup = %s' % runc))
