@@ -26,16 +26,8 @@ def gpu_diagnose_summary(host, hostvars):
     return _diagnose.host_summary(str(host), hostvars)
 
 
-def gpu_stat_mtimes(results):
-    return _diagnose.stat_mtimes(_plain(results))
-
-
 def gpu_slurped_texts(results):
     return _diagnose.slurped_texts(_plain(results))
-
-
-def gpu_command_outputs(results):
-    return _diagnose.command_outputs(_plain(results))
 
 
 class FilterModule(object):
@@ -46,7 +38,5 @@ class FilterModule(object):
             "gpu_diagnose": gpu_diagnose,
             "gpu_finding_text": gpu_finding_text,
             "gpu_diagnose_summary": gpu_diagnose_summary,
-            "gpu_stat_mtimes": gpu_stat_mtimes,
             "gpu_slurped_texts": gpu_slurped_texts,
-            "gpu_command_outputs": gpu_command_outputs,
         }

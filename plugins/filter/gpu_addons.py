@@ -80,10 +80,6 @@ def gpu_logs_by_pod(results):
     return _gpu_readiness.logs_by_pod(_plain(results))
 
 
-def gpu_pods_finished(doc, expected):
-    return _gpu_readiness.pods_finished(_plain(doc), expected)
-
-
 def gpu_failure_report(status, logs=None, title="GPU add-on is not ready"):
     return _gpu_readiness.failure_report(_plain(status), _plain(logs), title)
 
@@ -100,17 +96,12 @@ def gpu_smoke_failures(results):
     return _gpu_smoke.failed_tests(_plain(results))
 
 
-def gpu_parse_nvidia_smi(text):
-    return _gpu_smoke.parse_nvidia_smi(text)
-
-
 class FilterModule(object):
     """GPU add-on filters."""
 
     def filters(self):
         return dict((f.__name__, _wrap(f)) for f in (
             gpu_node, gpu_nodes, gpu_operator_values, gpu_sharing_plan, gpu_device_plugin_variants,
-            gpu_rollout_status, gpu_host_state, gpu_pods_finished, gpu_logs_by_pod, gpu_label_changes,
+            gpu_rollout_status, gpu_host_state, gpu_logs_by_pod, gpu_label_changes,
             gpu_failure_report, gpu_smoke_results, gpu_smoke_summary, gpu_smoke_failures,
-            gpu_parse_nvidia_smi,
         ))

@@ -20,6 +20,7 @@ import re
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi_owner
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils._nvidia_smi import parse_table
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 
@@ -69,7 +70,6 @@ def _join_texts(texts):
 # ------------------------------------------------------------------------------ driver
 
 _MODULE_VERSION = re.compile(r"Kernel Module\s+(?:for\s+\S+\s+)?([0-9]+\.[0-9]+(?:\.[0-9]+)?)")
-_SMI_DRIVER = re.compile(r"Driver Version:\s*([0-9]+\.[0-9]+(?:\.[0-9]+)?)")
 
 
 def kernel_module_version(proc_version_text):
@@ -127,15 +127,15 @@ def detect_driver(nvidia_smi_rc, nvidia_smi_output, proc_version_text="", gpu_no
             "reset the GPU, or fix the PCI passthrough.",
             _lines_matching(text, r"No devices")))
     else:
-        smi = _SMI_DRIVER.search(text)
+        smi = parse_table(text)["driver_version"]
         module = kernel_module_version(proc_version_text)
-        if smi and module and smi.group(1) != module:
+        if smi and module and smi != module:
             found.append(finding(
                 "driver_version_mismatch", "NVIDIA driver/library version mismatch",
                 "nvidia-smi reports driver %s but the loaded kernel module is %s."
-                % (smi.group(1), module),
+                % (smi, module),
                 "Reboot the node so the kernel module matches the installed driver.",
-                ["nvidia-smi: Driver Version %s" % smi.group(1), "kernel module: %s" % module]))
+                ["nvidia-smi: Driver Version %s" % smi, "kernel module: %s" % module]))
     return found
 
 
@@ -454,12 +454,6 @@ def detect_kernel_config(kernel_config_text, required=K3S_KERNEL_OPTIONS):
 
 # ------------------------------------------------------------- registered results
 
-def stat_mtimes(results):
-    """item -> mtime for the looped ``stat`` results whose path exists."""
-    return dict((str(r.get("item")), r["stat"].get("mtime")) for r in results or []
-                if (r.get("stat") or {}).get("exists"))
-
-
 def slurped_texts(results):
     """item (or source) -> decoded text for looped ``slurp`` results that read a file."""
     import base64
@@ -470,11 +464,6 @@ def slurped_texts(results):
         key = str(result.get("item") or result.get("source"))
         texts[key] = base64.b64decode(result["content"]).decode("utf-8", "replace")
     return texts
-
-
-def command_outputs(results):
-    """item -> stdout for looped ``command`` results (empty when it did not run)."""
-    return dict((str(r.get("item")), r.get("stdout") or "") for r in results or [])
 
 
 # ------------------------------------------------------------------------- output
@@ -530,8 +519,7 @@ def run_all(data):
     found += detect_library_not_found(logs, bool(data.get("nixos")))
     driver_version = data.get("driver_version")
     if not driver_version:
-        match = _SMI_DRIVER.search(data.get("nvidia_smi_output") or "")
-        driver_version = match.group(1) if match else None
+        driver_version = parse_table(data.get("nvidia_smi_output"))["driver_version"]
     found += detect_stale_cdi(driver_version, data.get("cdi_specs"), refresh_spec_path(data.get("cdi_refresh_config")),
                               bool(data.get("toolkit_cdi_refresh")))
     found += detect_duplicate_cdi_devices(data.get("cdi_specs"))

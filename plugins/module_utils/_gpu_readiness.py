@@ -216,10 +216,3 @@ def logs_by_pod(results):
                 text = (text + "\n" + result["stderr"]).strip()
             logs["%s/%s" % (item.get("namespace", ""), item["name"])] = text
     return logs
-
-
-def pods_finished(doc, expected):
-    """True when at least ``expected`` pods have finished (Succeeded or Failed)."""
-    done = [p for p in of_kind(items_of(doc), "Pod")
-            if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed")]
-    return len(done) >= int(expected)

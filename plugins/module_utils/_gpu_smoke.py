@@ -10,34 +10,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
 from datetime import datetime
 
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._gpu_nodes import GPU_RESOURCE
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils._nvidia_smi import parse_table
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._gpu_readiness import (
     describe_pod, gpu_allocatable, int_quantity, items_of, of_kind,
 )
-
-_SMI_HEADER = re.compile(
-    r"NVIDIA-SMI\s+(?P<smi>[0-9.]+)\s+Driver Version:\s*(?P<driver>[0-9.]+)"
-    r"\s+CUDA Version:\s*(?P<cuda>[0-9.]+|N/A)")
-_SMI_GPU_ROW = re.compile(r"^\|\s+(?P<index>\d+)\s+(?P<name>.+?)\s{2,}(On|Off)\s+\|")
-
-
-def parse_nvidia_smi(text):
-    """Driver, CUDA version and GPU names from the default ``nvidia-smi`` table."""
-    result = {"driver_version": None, "cuda_version": None, "gpus": []}
-    for line in (text or "").splitlines():
-        match = _SMI_HEADER.search(line)
-        if match:
-            result["driver_version"] = match.group("driver")
-            cuda = match.group("cuda")
-            result["cuda_version"] = None if cuda == "N/A" else cuda
-            continue
-        match = _SMI_GPU_ROW.match(line)
-        if match:
-            result["gpus"].append(match.group("name").strip())
-    return result
 
 
 def _parse_time(value):
@@ -115,7 +94,7 @@ def smoke_results(doc, logs, expected_nodes, runtime_class="", test_label="k3s-g
             else:
                 detail = "%r not in the log" % needle
             if test == "nvidia-smi":
-                smi = parse_nvidia_smi(text)
+                smi = parse_table(text)
                 entry["driver"] = smi["driver_version"] or ""
                 entry["cuda"] = smi["cuda_version"] or ""
                 if smi["gpus"] and not entry["gpu_model"]:

@@ -15,6 +15,7 @@ import copy
 import json
 import re
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._gpu_nodes import (
     GPU_RESOURCE, AddonError, check_replicas, node_replicas,
 )
@@ -72,13 +73,11 @@ def deep_merge(base, override):
 
 
 def _as_bool(value, default=False):
-    """A boolean from a setting: true, "true", "yes", "on", "1", "y" (any case) are true, any
-    other value false; None gives ``default``."""
+    """A boolean from a setting, as Ansible reads one (convert_bool.boolean, not strict: a value
+    that is not a boolean word is false); None gives ``default``."""
     if value is None:
         return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on", "y")
+    return boolean(value, strict=False)
 
 
 def device_plugin_config(replicas=1, mig_strategy="none", fail_on_init_error=False):

@@ -17,6 +17,8 @@ import json
 import posixpath
 import re
 
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
+
 # Folders whose removal would break or empty the system (and their contents' owners).
 # A path that is one of these, or not deep enough to be a folder of its own, is refused.
 SYSTEM_DIRS = frozenset([
@@ -38,7 +40,8 @@ HOME_ROOTS = ('/home',)
 # path is safe in a regular expression (escaped), a shell word and a systemd unit.
 _PATH_CHARS = re.compile(r'^[A-Za-z0-9._+@%:,=/-]+\Z')
 
-ANSIBLE_BOOLEANS = frozenset(['y', 'yes', 'on', '1', 'true', 't', 'n', 'no', 'off', '0', 'false', 'f'])
+# The words Ansible reads as booleans (convert_bool), lowercase.
+ANSIBLE_BOOLEANS = frozenset(v for v in BOOLEANS_TRUE | BOOLEANS_FALSE if isinstance(v, str))
 
 _DNS_LABEL = r'[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 _HOST_NAME = re.compile(r'^%s(\.%s)*\.?\Z' % (_DNS_LABEL, _DNS_LABEL))

@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: k3s_gpu.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run ``nvidia-smi -q -x`` once and turn its output into facts.
+"""Run ``nvidia-smi -q -x`` once and turn its output into facts; read the default
+``nvidia-smi`` table that pods and diagnose capture. The collection's one nvidia-smi parser.
 
-Pure functions (``classify``, ``parse_xml``, ``facts_from_output``) take text and
-return dicts, so that the unit tests feed them real captures and derived fixtures.
+Pure functions (``classify``, ``parse_xml``, ``facts_from_output``, ``parse_table``) take
+text and return dicts, so that the unit tests feed them real captures and derived fixtures.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -51,6 +52,13 @@ _KNOWN_FAILURES = (
     ('driver_not_loaded', re.compile(r"couldn'?t communicate with the nvidia driver", re.I)),
     ('no_devices', re.compile(r'no devices were found', re.I)),
 )
+
+# The default table (plain ``nvidia-smi``): its header line and one row per GPU.
+_TABLE_HEADER = re.compile(
+    r'NVIDIA-SMI\s+(?P<smi>[0-9.]+)\s+Driver Version:\s*(?P<driver>[0-9.]+)'
+    r'\s+CUDA Version:\s*(?P<cuda>[0-9.]+|N/A)')
+_TABLE_DRIVER = re.compile(r'Driver Version:\s*([0-9]+\.[0-9]+(?:\.[0-9]+)?)')
+_TABLE_GPU_ROW = re.compile(r'^\|\s+(?P<index>\d+)\s+(?P<name>.+?)\s{2,}(On|Off)\s+\|')
 
 
 def empty_facts(status, message):
@@ -173,6 +181,29 @@ def parse_xml(text):
         facts['message'] = '%d GPU(s), driver %s, CUDA %s' % (
             facts['gpu_count'], facts['driver_version'], facts['cuda_version'])
     return facts
+
+
+def parse_table(text):
+    """Driver, CUDA version and GPU names from the default ``nvidia-smi`` table.
+
+    The header line gives the driver and CUDA versions (CUDA ``N/A``: None); without one, a
+    ``Driver Version:`` line anywhere in the text gives the driver. Unknown values are None.
+    """
+    result = {'driver_version': None, 'cuda_version': None, 'gpus': []}
+    for line in (text or '').splitlines():
+        match = _TABLE_HEADER.search(line)
+        if match:
+            result['driver_version'] = match.group('driver')
+            cuda = match.group('cuda')
+            result['cuda_version'] = None if cuda == 'N/A' else cuda
+            continue
+        match = _TABLE_GPU_ROW.match(line)
+        if match:
+            result['gpus'].append(match.group('name').strip())
+    if result['driver_version'] is None:
+        match = _TABLE_DRIVER.search(text or '')
+        result['driver_version'] = match.group(1) if match else None
+    return result
 
 
 def classify_failure(rc, stdout, stderr):

@@ -58,7 +58,8 @@ COLLECTION = os.path.join('ansible_collections', 'k3s_gpu', 'cluster')
 # other than the mutation (mutmut's trampolines import mutmut).
 TARGETS = {
     'nvidia_smi': ('plugins/module_utils/_nvidia_smi.py',
-                   ['tests/unit/test_nvidia_smi.py', 'tests/unit/test_cdi.py']),
+                   ['tests/unit/test_nvidia_smi.py', 'tests/unit/test_cdi.py', 'tests/unit/plugins/test_addons_logic.py',
+                    'tests/unit/plugins/test_diagnose_detectors.py']),
     'cdi': ('plugins/module_utils/_cdi.py',
             ['tests/unit/test_cdi.py', 'tests/unit/test_cdi_validation.py', 'tests/unit/test_cdi_discovery.py',
              'tests/unit/test_cdi_owner.py', 'tests/unit/plugins/test_diagnose_detectors.py']),

@@ -10,6 +10,7 @@ import cdi_cases
 import fake_driver
 from conftest import fixture_path
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi_spec
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
 from ansible_collections.k3s_gpu.cluster.plugins.modules import cdi_spec as mod
 
@@ -573,7 +574,7 @@ def test_mig_access_caps_go_to_their_gpu_only(host, run_module, proc, monkeypatc
     # GPU 0 in MIG mode with two GPU instances (one with a compute instance); GPU 1 (minor 1) not.
     open(os.path.join(host.root, 'dev/nvidia1'), 'w').close()
     gpus = [{'index': 0, 'uuid': UUID, 'minor_number': 0}, {'index': 1, 'uuid': 'GPU-1', 'minor_number': 1}]
-    monkeypatch.setattr(mod, 'host_facts', lambda module: ('580.159.04', gpus))
+    monkeypatch.setattr(_cdi_spec, 'host_facts', lambda module: ('580.159.04', gpus))
     fake_driver.build_mig_proc(proc, host.root, 0, {1: {'minor': 12, 'cis': {0: 13}}, 2: {'minor': 21}})
     result, failed = run_module(mod, host.args())
     assert not failed, result

@@ -8,6 +8,7 @@ import pytest
 
 from k3s_render import k3s_base, render
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as ctd
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _k3s_containerd_runtime
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _toml
 from ansible_collections.k3s_gpu.cluster.plugins.modules import k3s_containerd_runtime as mod
 
@@ -305,7 +306,7 @@ def test_systemd_cgroup_auto_copies_runc(k3s, run_module):
 
 
 def test_systemd_cgroup_auto_without_config_uses_host(k3s, run_module, monkeypatch):
-    monkeypatch.setattr(mod, 'systemd_host', lambda: True)
+    monkeypatch.setattr(_k3s_containerd_runtime, 'systemd_host', lambda: True)
     result, failed = run_module(mod, k3s.args(runtimes=[dict(name='nvidia', binary=k3s.binary)]))
     assert not failed and result['runtimes'][0]['systemd_cgroup'] is True
 

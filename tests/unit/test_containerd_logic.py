@@ -9,10 +9,15 @@ testing"); test_containerd.py has the module's behaviour end to end.
 
 from __future__ import absolute_import, division, print_function
 
+import os
+
 import pytest
+import yaml
+import yaml_expr
 
 from k3s_render import k3s_base
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as ctd
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _k3s_containerd_runtime
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _toml
 from ansible_collections.k3s_gpu.cluster.plugins.modules import k3s_containerd_runtime as mod
 
@@ -152,7 +157,7 @@ def k3s(tmp_path):
 ])
 def test_auto_systemd_cgroup_copies_runc_before_asking_the_host(k3s, run_module, monkeypatch, runc, host, expected):
     data, binary = k3s
-    monkeypatch.setattr(mod, 'systemd_host', lambda: host)
+    monkeypatch.setattr(_k3s_containerd_runtime, 'systemd_host', lambda: host)
     config = data / 'agent' / 'etc' / 'containerd' / 'config.toml'
     if runc is not None:
         config.write_text(k3s_base(3).replace('SystemdCgroup = true', 'SystemdCgroup = %s' % runc))
@@ -323,3 +328,19 @@ def test_imported_files_in_containerds_order(tmp_path):
     assert ctd.imported_files({'imports': [absolute, 'conf.d/*.toml']}, str(tmp_path)) == [
         str(config_dir / 'abs.d' / '00-x.toml')]                 # relative to the config's folder, not elsewhere
     assert ctd.imported_files({}, str(config_dir)) == []
+
+
+@pytest.mark.parametrize('k3s_version', [
+    'v1.30.9+k3s1', 'v1.31.5+k3s1', 'v1.31.6+k3s1', 'v1.31.10+k3s1', 'v1.32.0+k3s1', 'v1.32.1+k3s1',
+    'v1.32.2+k3s1', 'v1.32.2-rc1+k3s1', 'v1.33.0+k3s1', 'v1.34.1+k3s1', 'v1.36.3+k3s1', 'v1.37.1+k3s1',
+])
+def test_k3s_common_config_version_is_the_modules_rule(k3s_version):
+    # k3s_common passes the config version of the release it installs (vars/main.yml, with the
+    # version test); it must be the module's own rule for that release's `k3s --version`.
+    with open(os.path.join(yaml_expr.REPO_ROOT, 'roles', 'k3s_common', 'vars', 'main.yml')) as handle:
+        role_vars = yaml.safe_load(handle)
+    variables = {'k3s_common_version': k3s_version,
+                 'k3s_common_version_number': yaml_expr.trust(role_vars['k3s_common_version_number'])}
+    rendered = yaml_expr.template(role_vars['k3s_common_containerd_config_version'], variables)
+    expected = ctd.version_from_k3s('k3s version %s (abc)' % k3s_version.replace('-rc1', ''))
+    assert int(str(rendered).strip()) == expected

@@ -368,3 +368,23 @@ def test_gather_explicit_path_missing_names_it(tmp_path):
     assert facts['status'] == 'not_installed'
     assert facts['message'].startswith('nvidia_smi_path %s does not exist or is not executable' % (tmp_path / 'nope'))
     assert '/usr/bin, /usr/local/nvidia/bin' in facts['message']
+
+
+# The default table (plain nvidia-smi): the one parser the smoke test and diagnose use.
+_TABLE = """+-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI 580.159.04             Driver Version: 580.159.04     CUDA Version: N/A      |
+|-----------------------------------------+------------------------+----------------------+
+|   0  NVIDIA H100 80GB HBM3          On  |   00000000:1B:00.0 Off |                    0 |
+|   1  NVIDIA H100 80GB HBM3          Off |   00000000:43:00.0 Off |                    0 |
+"""
+
+
+def test_table_header_rows_and_cuda_na():
+    assert smi.parse_table(_TABLE) == {"driver_version": "580.159.04", "cuda_version": None,
+                                       "gpus": ["NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3"]}
+
+
+def test_table_driver_line_without_header():
+    assert smi.parse_table("Driver Version: 550.54.15\n") == {
+        "driver_version": "550.54.15", "cuda_version": None, "gpus": []}
+    assert smi.parse_table(None) == {"driver_version": None, "cuda_version": None, "gpus": []}

@@ -9,11 +9,13 @@ import os
 import jinja2
 import pytest
 import yaml
+import yaml_expr
 
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_nodes
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_readiness
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_smoke
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_values
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _nvidia_smi
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -358,8 +360,17 @@ def test_host_state_label_changes_logs_and_finished():
     assert logs == {"n/p": "ok", "n/q": "Error from server (BadRequest): container is waiting"}
     pods = {"items": [_pod("x", "a", {}, phase="Succeeded"), _pod("y", "a", {}, phase="Failed"),
                       _pod("z", "a", {}, phase="Running")]}
-    assert _gpu_readiness.pods_finished(pods, 2) is True
-    assert _gpu_readiness.pods_finished(pods, 3) is False
+    assert _pods_finished(pods, 1) is True
+    assert _pods_finished(pods, 2) is False
+    assert _pods_finished(pods, 1, rc=1) is False
+
+
+def _pods_finished(doc, gpu_nodes, rc=0):
+    """The smoke test's wait (builtin filters in its until): two test pods per GPU node have
+    finished (Succeeded or Failed)."""
+    until = yaml_expr.task("roles/gpu_smoke_test/tasks/run.yml", "Poll the test pods until all have finished")["until"]
+    return yaml_expr.condition(until, {"_gpu_smoke_test_pods": {"rc": rc, "stdout": json.dumps(doc)},
+                                       "_gpu_smoke_test_nodes": [{"node_name": "n%d" % i} for i in range(gpu_nodes)]})
 
 
 # ------------------------------------------------------------------------ smoke test
@@ -373,10 +384,10 @@ VECTOR_LOG = ("[Vector addition of 50000 elements]\nCopy input data from the hos
 
 
 def test_parse_nvidia_smi_real_capture():
-    smi = _gpu_smoke.parse_nvidia_smi(SMI_LOG)
+    smi = _nvidia_smi.parse_table(SMI_LOG)
     assert smi == {"driver_version": "580.159.04", "cuda_version": "13.0",
                    "gpus": ["NVIDIA H100 80GB HBM3"]}
-    assert _gpu_smoke.parse_nvidia_smi("NVIDIA-SMI has failed because it couldn't communicate") == {
+    assert _nvidia_smi.parse_table("NVIDIA-SMI has failed because it couldn't communicate") == {
         "driver_version": None, "cuda_version": None, "gpus": []}
 
 

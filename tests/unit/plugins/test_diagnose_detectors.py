@@ -8,6 +8,7 @@ import os
 import re
 
 import pytest
+import yaml_expr
 
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _diagnose as d
 
@@ -426,14 +427,25 @@ def test_registered_result_helpers():
     stats = [{"item": "/usr/bin/nvidia-container-runtime", "stat": {"exists": True, "mtime": 1700000500.5}},
              {"item": "/usr/local/nvidia/toolkit/nvidia-container-runtime", "stat": {"exists": False}},
              {"item": "/x", "failed": True, "msg": "Permission denied"}]
-    assert d.stat_mtimes(stats) == {"/usr/bin/nvidia-container-runtime": 1700000500.5}
+    assert _diagnose_input("toolkit_mtimes", {"_diagnose_toolkit": {"results": stats}}) == {
+        "/usr/bin/nvidia-container-runtime": 1700000500.5}
     slurps = [{"item": "/etc/cdi/nvidia.yaml", "content": "Y2RpVmVyc2lvbjogMC41LjAK", "source": "/etc/cdi/nvidia.yaml"},
               {"item": "/var/run/cdi/gone.yaml", "failed": True, "msg": "file not found"}]
     assert d.slurped_texts(slurps) == {"/etc/cdi/nvidia.yaml": "cdiVersion: 0.5.0\n"}
     cmds = [{"item": "/var/log/pods/a/0.log", "stdout": "x", "rc": 0},
             {"item": "/var/lib/rancher/k3s/agent/containerd/containerd.log", "rc": 1, "stderr": "tail: cannot open"}]
-    assert d.command_outputs(cmds) == {"/var/log/pods/a/0.log": "x",
-                                       "/var/lib/rancher/k3s/agent/containerd/containerd.log": ""}
+    assert _diagnose_input("logs", {"_diagnose_logs": {"results": cmds}, "cluster": {"events": "ev"}}) == {
+        "/var/log/pods/a/0.log": "x", "/var/lib/rancher/k3s/agent/containerd/containerd.log": "", "events": "ev"}
+
+
+def _diagnose_input(key, variables):
+    """One entry of diagnose.yml's diagnose_input (builtin filters over registered results),
+    evaluated as the playbook writes it."""
+    task_vars = yaml_expr.task("playbooks/diagnose.yml", "Match the known failure modes")["vars"]
+    variables = dict(variables)
+    if "_diagnose_toolkit" in variables:
+        variables["_diagnose_toolkit_found"] = yaml_expr.template(task_vars["_diagnose_toolkit_found"], variables)
+    return yaml_expr.template(task_vars["diagnose_input"][key], variables)
 
 
 def test_finding_text_and_host_summary():
