@@ -30,6 +30,7 @@ from conftest import REPO_ROOT, fixture_path
 from test_cdi import CTK_SPEC, UUID, fake_ctk, script
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi_generate
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi_spec
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
 from ansible_collections.k3s_gpu.cluster.plugins.modules import cdi_spec as mod
 
@@ -92,7 +93,7 @@ def _written_specs(tmp_path, run_module, monkeypatch):
     gpus = [{'index': 0, 'uuid': UUID, 'minor_number': 0}, {'index': 1, 'uuid': 'GPU-1', 'minor_number': 1}]
     with monkeypatch.context() as patch:
         patch.setattr(_cdi, 'PROC_ROOT', proc)
-        patch.setattr(mod, 'host_facts', lambda module: (fake_driver.VERSION, gpus))
+        patch.setattr(_cdi_spec, 'host_facts', lambda module: (fake_driver.VERSION, gpus))
         for fmt in ('yaml', 'json'):
             write('gpus2-mig', root, None, fmt)
             write('gpus2-mig-no-caps', root, None, fmt, caps=[])
