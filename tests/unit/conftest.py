@@ -33,6 +33,13 @@ def _link_collection():
 _link_collection()
 
 
+def script(path, body):
+    """Write an executable shell script (a stand-in program) at ``path``; returns its path."""
+    path.write_text('#!/bin/sh\n' + body + '\n')
+    path.chmod(0o755)
+    return str(path)
+
+
 def fixture_path(*parts):
     return os.path.join(FIXTURES, *parts)
 

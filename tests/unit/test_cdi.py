@@ -8,19 +8,13 @@ import pytest
 
 import cdi_cases
 import fake_driver
-from conftest import fixture_path
+from conftest import fixture_path, script
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi_spec
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
 from ansible_collections.k3s_gpu.cluster.plugins.modules import cdi_spec as mod
 
 UUID = 'GPU-89fcfae2-3b36-7d29-858e-7396743c537e'
-
-
-def script(path, body):
-    path.write_text('#!/bin/sh\n' + body + '\n')
-    path.chmod(0o755)
-    return str(path)
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ import pytest
 
 import cdi_cases
 import fake_driver
-from conftest import REPO_ROOT, fixture_path
-from test_cdi import CTK_SPEC, UUID, fake_ctk, script
+from conftest import REPO_ROOT, fixture_path, script
+from test_cdi import CTK_SPEC, UUID, fake_ctk
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi_generate
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi_spec

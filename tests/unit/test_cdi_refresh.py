@@ -14,18 +14,12 @@ import pytest
 import yaml
 
 import fake_driver
-from conftest import REPO_ROOT, fixture_path
+from conftest import REPO_ROOT, fixture_path, script
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi_generate
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
 
 ROLE = os.path.join(REPO_ROOT, 'roles', 'nvidia_container_toolkit')
-
-
-def script(path, body):
-    path.write_text('#!/bin/sh\n' + body + '\n')
-    path.chmod(0o755)
-    return str(path)
 
 
 @pytest.fixture

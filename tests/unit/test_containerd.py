@@ -6,6 +6,7 @@ import stat
 
 import pytest
 
+from conftest import script
 from k3s_render import k3s_base, render
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as ctd
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _k3s_containerd_runtime
@@ -20,8 +21,7 @@ def k3s(tmp_path):
     (data / 'agent' / 'etc' / 'containerd').mkdir(parents=True)
     binary = tmp_path / 'bin' / 'nvidia-container-runtime'
     binary.parent.mkdir()
-    binary.write_text('#!/bin/sh\nexit 0\n')
-    binary.chmod(0o755)
+    script(binary, 'exit 0')
 
     class K3s(object):
         dir = data / 'agent' / 'etc' / 'containerd'

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from conftest import script
 from k3s_render import k3s_base, render
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as ctd
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _toml
@@ -29,8 +30,7 @@ def k3s(tmp_path):
     folder.mkdir(parents=True)
     binary = tmp_path / 'opt' / 'nvidia-container-runtime'
     binary.parent.mkdir()
-    binary.write_text('#!/bin/sh\nexit 0\n')
-    binary.chmod(0o755)
+    script(binary, 'exit 0')
 
     class K3s(object):
         dir = folder

@@ -15,6 +15,7 @@ import subprocess
 
 import pytest
 
+from conftest import script
 from k3s_render import k3s_base
 from test_containerd_peer import containerd_binary
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as ctd
@@ -37,8 +38,7 @@ def node(tmp_path):
     folder.mkdir(parents=True)
     binary = tmp_path / 'opt' / 'nvidia-container-runtime'
     binary.parent.mkdir()
-    binary.write_text('#!/bin/sh\nexit 0\n')
-    binary.chmod(0o755)
+    script(binary, 'exit 0')
 
     class Node(object):
         config = folder / 'config.toml'
