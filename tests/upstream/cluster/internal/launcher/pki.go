@@ -94,17 +94,7 @@ func loadOrCreateCA(dir, name, cn string) (*keyPair, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeKey(kf, key); err != nil {
-		return nil, err
-	}
-	if err := writePEM(crt, "CERTIFICATE", der, 0o644); err != nil {
-		return nil, err
-	}
-	return readPair(crt, kf)
+	return store(crt, kf, tmpl, tmpl, key, key)
 }
 
 // issue writes a certificate signed by ca. A client certificate is kept while valid; a
@@ -134,7 +124,13 @@ func issue(ca *keyPair, dir, name, cn string, orgs []string, client bool, dns []
 		DNSNames:     dns,
 		IPAddresses:  ips,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	return store(crt, kf, tmpl, ca.cert, key, ca.key)
+}
+
+// store signs tmpl with signer (as parent), writes the key and the certificate to kf and crt,
+// and reads them back as a pair.
+func store(crt, kf string, tmpl, parent *x509.Certificate, key *ecdsa.PrivateKey, signer crypto.Signer) (*keyPair, error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
 		return nil, err
 	}
