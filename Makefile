@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap demo test lint yamllint ansible-lint sanity unit integration molecule \
-        lab lab-destroy images build changelog clean upstream peers test-real mutation
+        lab lab-destroy images build changelog clean upstream peers test-real mutation bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ peers: bootstrap ## the upstream peers: CDI library, nvidia-ctk, containerd 1.7 
 
 test-real: bootstrap ## opt-in: a REAL Kubernetes cluster (k3s-upstream, not K3s) in the lab (molecule k3s-real)
 	@K3S_REAL=1 flock /tmp/k3s-gpu-molecule-k3s-real.lock scripts/molecule.sh k3s-real
+
+bench: bootstrap ## time site.yml on the lab with 1, 2 and 4 nodes, first converge and no-change re-run (scripts/bench.sh)
+	@scripts/bench.sh
 
 images: ## build the lab base images (debootstrap + docker import), cached by tag
 	@scripts/lab/images.sh

@@ -9,7 +9,7 @@
 #
 # Environment:
 #   LAB_IMAGE        image of every lab node (default k3s-gpu-lab/debian:12, built when missing)
-#   LAB_AGENTS       number of agent containers (default 1)
+#   LAB_AGENTS       number of agent containers (default 1; 0 makes a one-node lab, the server alone)
 #   LAB_DOCKER_ARGS  extra `docker run` arguments for every node (e.g. "-v /lib/modules:/lib/modules:ro")
 set -euo pipefail
 # shellcheck source=scripts/lab/docker.sh
@@ -110,6 +110,7 @@ write_inventory() {
     echo "            ${LAB_PREFIX}-server-1:"
     echo "        agent:"
     echo "          hosts:"
+    [ "${#agents[@]}" -gt 0 ] || echo "            {}"
     for n in "${agents[@]}"; do echo "            ${n}:"; done
     echo "    debian:"
     echo "      hosts:"
@@ -131,12 +132,17 @@ write_inventory() {
 # (their hardware checks and stand-ins decide what can be proven in a container).
 k3s_gpu_node: true
 YAML
+  if [ "${#agents[@]}" -eq 0 ]; then
+    # A one-node lab is the single GPU box of a homelab: the server is the GPU node.
+    mkdir -p "${LAB_INVENTORY}/group_vars/server"
+    cp "${LAB_INVENTORY}/group_vars/agent/lab.yml" "${LAB_INVENTORY}/group_vars/server/lab.yml"
+  fi
   log "wrote ${LAB_INVENTORY#"${REPO_ROOT}"/}/hosts.yml ($(nodes | paste -sd' '))"
 }
 
 cmd_up() {
   local name
-  [[ "$LAB_AGENTS" =~ ^[1-9][0-9]?$ ]] || die "LAB_AGENTS='${LAB_AGENTS}' is not a number from 1 to 99: set it to the number of agent containers"
+  [[ "$LAB_AGENTS" =~ ^(0|[1-9][0-9]?)$ ]] || die "LAB_AGENTS='${LAB_AGENTS}' is not a number from 0 to 99: set it to the number of agent containers"
   ensure_docker
   if ! docker image inspect "$LAB_IMAGE" >/dev/null 2>&1; then
     case "$LAB_IMAGE" in
