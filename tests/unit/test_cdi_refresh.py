@@ -5,7 +5,6 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -126,18 +125,33 @@ def test_usage(capsys):
     assert rc == 2 and 'usage: k3s-gpu-cdi-refresh --config' in out
 
 
+def _render_command(tmp_path, modules, dest):
+    """Render templates/k3s-gpu-cdi-refresh.j2 as the role's template task does."""
+    playbook = tmp_path / 'render.yml'
+    playbook.write_text(json.dumps([{
+        'hosts': 'localhost', 'gather_facts': False,
+        'vars': {'role_path': ROLE, '__nvidia_container_toolkit_cdi_refresh_modules': modules},
+        'tasks': [{'name': 'Render the refresh command', 'ansible.builtin.template': {
+            'src': os.path.join(ROLE, 'templates', 'k3s-gpu-cdi-refresh.j2'), 'dest': str(dest), 'mode': '0644'}}]}]))
+    env = dict(os.environ, ANSIBLE_HOME=str(tmp_path / 'ansible-home'), ANSIBLE_LOCAL_TEMP=str(tmp_path / 'ansible-tmp'),
+               ANSIBLE_NOCOLOR='1')
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
+                           '-e', 'ansible_python_interpreter=' + sys.executable, str(playbook)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+
+
 def test_installed_layout_runs_without_ansible(node, tmp_path):
-    """The files the role copies to the node are all the command needs: run it with an
-    interpreter that cannot import Ansible (-I, and no site-packages)."""
+    """The one file the role renders onto the node (the command with the collection's
+    module_utils it needs embedded) is all the command needs: run it with an interpreter that
+    cannot import Ansible (-I, and no site-packages)."""
     with open(os.path.join(ROLE, 'vars', 'main.yml')) as handle:
         role_vars = yaml.safe_load(handle)
     modules = role_vars['__nvidia_container_toolkit_cdi_refresh_modules']
     install = tmp_path / 'install'
-    target = install / 'python' / 'ansible_collections' / 'k3s_gpu' / 'cluster' / 'plugins' / 'module_utils'
-    target.mkdir(parents=True)
-    for name in modules:
-        shutil.copy(os.path.join(REPO_ROOT, 'plugins', 'module_utils', name), str(target / name))
-    shutil.copy(os.path.join(ROLE, 'files', 'k3s-gpu-cdi-refresh'), str(install / 'k3s-gpu-cdi-refresh'))
+    install.mkdir()
+    _render_command(tmp_path, modules, install / 'k3s-gpu-cdi-refresh')
+    assert sorted(os.listdir(str(install))) == ['k3s-gpu-cdi-refresh']
     proc = subprocess.run([sys.executable, '-I', '-S', str(install / 'k3s-gpu-cdi-refresh'), '--config', node.options],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     assert proc.returncode == 0, proc.stdout
