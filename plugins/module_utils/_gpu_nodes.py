@@ -18,9 +18,9 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as containerd
-# _host_profile applies is_gpu_node below: this import is circular, which Python resolves
-# because each side calls the other only at run time (/work/notes/profile-requests.md asks to
-# move the GPU-node rule into _host_profile, which ends the cycle).
+# _host_profile applies is_gpu_node below, so this import is circular; Python resolves it
+# because each side calls the other only at run time. Moving the GPU-node rule into
+# _host_profile would end the cycle.
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _host_profile
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._plain import plain
 
@@ -107,9 +107,10 @@ def profiles(hostvars, hosts, groups=None):
         hv = hostvars.get(host) or {}
         if groups is None:
             groups = plain(hv.get("groups")) or None
-        inputs = dict((name, plain(hv[name])) for name in _host_profile.INPUTS if name in hv)
+        inputs = dict((name, hv[name]) for name in _host_profile.INPUTS if name in hv)
         facts = inputs.get("ansible_facts") or {}
         inputs["ansible_facts"] = dict((name, facts[name]) for name in _host_profile.FACTS if name in facts)
+        inputs = plain(inputs)
         inputs.setdefault("inventory_hostname", host)
         try:
             result.append(_host_profile.host_profile(inputs, groups or {}))
