@@ -2,8 +2,9 @@
 # Copyright (c) k3s_gpu.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The GPU node model of the cluster add-on roles (gpu_operator, gpu_device_plugin,
-gpu_smoke_test): which inventory hosts are GPU nodes, their Kubernetes node names and
-per-node settings, and what was probed on them; with the names and the error the other
+gpu_smoke_test): the one GPU-node rule (``is_gpu_node``, which the host profile applies), the
+GPU nodes among inventory hosts as their host profiles (``_host_profile``) describe them, with
+their per-node settings, and what was probed on them; with the names and the error the other
 add-on helpers (``_gpu_values``, ``_gpu_readiness``, ``_gpu_smoke``) share. Pure: the roles
 hand hostvars and probe results to these functions through the filters in
 ``plugins/filter/gpu_addons.py``. Python 3.9+ standard library only.
@@ -17,6 +18,11 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as containerd
+# _host_profile applies is_gpu_node below, so this import is circular; Python resolves it
+# because each side calls the other only at run time. Moving the GPU-node rule into
+# _host_profile would end the cycle.
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _host_profile
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils._plain import plain
 
 # The extended resource a GPU node advertises and a GPU pod asks for.
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -88,41 +94,54 @@ def is_gpu_node(flag, nvidia=None, host="this host"):
         "when nvidia-smi finds a GPU there, which needs the NVIDIA driver installed)" % (flag, host))
 
 
-def node_name_for(host, hostvars):
-    """The Kubernetes node name of an inventory host: k3s_node_name, else the short
-    hostname from facts, else the inventory name (K3s uses the hostname, lowercased)."""
-    hv = hostvars.get(host, {}) or {}
-    name = hv.get("k3s_node_name")
-    if not name:
-        facts = hv.get("ansible_facts") or {}
-        name = facts.get("hostname") or hv.get("ansible_hostname") or host
-    return str(name).lower()
-
-
-def gpu_nodes(hostvars, hosts):
-    """Describe the GPU hosts among ``hosts`` from their hostvars.
-
-    Returns a list of dicts: host, node_name, replicas (None when the host does not set
-    gpu_time_slicing_replicas), nixos, jetson, container_runtime. A host is a GPU node by
-    is_gpu_node(): its ``k3s_gpu_node`` is true, or auto and nvidia-smi found a GPU there.
+def profiles(hostvars, hosts, groups=None):
+    """The host profiles (``_host_profile.host_profile``) of inventory hosts, from their hostvars:
+    what ``query('k3s_gpu.cluster.host_profile', *hosts)`` gives a play, for the filters, which
+    get hostvars. ``groups``: the inventory's group -> hosts map; None takes it from the hosts'
+    own variables (Ansible puts ``groups`` in every host's hostvars). A host missing from
+    ``hostvars`` is described by its name alone. Raises AddonError for a value outside the
+    inventory contract.
     """
     result = []
     for host in hosts or []:
-        hv = hostvars.get(host, {}) or {}
-        facts = hv.get("ansible_facts") or {}
-        if not is_gpu_node(hv.get("k3s_gpu_node"), facts.get("nvidia"), host):
+        hv = hostvars.get(host) or {}
+        if groups is None:
+            groups = plain(hv.get("groups")) or None
+        inputs = dict((name, hv[name]) for name in _host_profile.INPUTS if name in hv)
+        facts = inputs.get("ansible_facts") or {}
+        inputs["ansible_facts"] = dict((name, facts[name]) for name in _host_profile.FACTS if name in facts)
+        inputs = plain(inputs)
+        inputs.setdefault("inventory_hostname", host)
+        try:
+            result.append(_host_profile.host_profile(inputs, groups or {}))
+        except _host_profile.ProfileError as exc:
+            raise AddonError(str(exc))
+    return result
+
+
+def gpu_nodes(hostvars, hosts, groups=None):
+    """Describe the GPU hosts among ``hosts`` from their host profiles (``profiles``).
+
+    Returns a list of dicts: host, node_name, data_dir, container_runtime, nixos and jetson
+    (the profile's OS group), replicas (the host's gpu_time_slicing_replicas; None when it
+    sets none). A host is a GPU node by the profile's rule (is_gpu_node): its
+    ``k3s_gpu_node`` is true, or auto and nvidia-smi found a GPU there.
+    """
+    result = []
+    for profile in profiles(hostvars, hosts, groups):
+        if not profile["gpu_node"]:
             continue
-        distribution = facts.get("distribution") or hv.get("ansible_distribution") or ""
-        groups = hv.get("group_names") or []
+        host = profile["host"]
+        replicas = (hostvars.get(host) or {}).get("gpu_time_slicing_replicas")
         result.append({
             "host": host,
-            "node_name": node_name_for(host, hostvars),
+            "node_name": profile["node_name"],
             # None: follow the cluster-wide value.
-            "replicas": (None if hv.get("gpu_time_slicing_replicas") in (None, "")
-                         else check_replicas(hv.get("gpu_time_slicing_replicas"), host)),
-            "nixos": distribution == "NixOS" or "nixos" in groups,
-            "jetson": "jetson" in groups,
-            "container_runtime": hv.get("k3s_gpu_container_runtime") or "containerd",
+            "replicas": None if replicas in (None, "") else check_replicas(replicas, host),
+            "nixos": profile["os_group"] == "nixos",
+            "jetson": profile["os_group"] == "jetson",
+            "container_runtime": profile["container_runtime"],
+            "data_dir": profile["data_dir"],
         })
     return result
 
