@@ -16,22 +16,15 @@ __metaclass__ = type
 
 import re
 
-from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as containerd
-# _host_profile applies is_gpu_node below, so this import is circular; Python resolves it
-# because each side calls the other only at run time. Moving the GPU-node rule into
-# _host_profile would end the cycle.
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _host_profile
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._plain import plain
 
 # The extended resource a GPU node advertises and a GPU pod asks for.
 GPU_RESOURCE = "nvidia.com/gpu"
-# The value of k3s_gpu_node that asks for detection (is_gpu_node).
-GPU_NODE_AUTO = "auto"
-
-
-class AddonError(ValueError):
-    """Bad input: the message says what was wrong and how to fix it."""
+# Bad input to an add-on helper or the inventory contract (one error type for both: the
+# GPU-node rule raises it from the profile); the message says what was wrong and how to fix it.
+AddonError = _host_profile.ProfileError
 
 
 def check_replicas(value, where):
@@ -60,38 +53,8 @@ def node_replicas(node, default_replicas):
     return check_replicas(node.get("replicas"), node.get("host", node.get("node_name")))
 
 
-def is_gpu_node(flag, nvidia=None, host="this host"):
-    """The one rule for "is this host a GPU node", applied by every role and playbook (the
-    gpu_node filter, and gpu_nodes() for the add-ons).
-
-    ``flag`` is the host's k3s_gpu_node: true or false as given (unset, null or "": false);
-    ``auto`` asks for detection: a GPU node when nvidia-smi found at least one GPU there.
-    ``nvidia`` is the host's ansible_facts.nvidia (k3s_gpu.cluster.nvidia_smi_facts), needed
-    only for ``auto``. Raises AddonError for any other value, and for ``auto`` when the facts
-    were not gathered.
-    """
-    if flag is None or flag == "":
-        return False
-    if isinstance(flag, bool):
-        return flag
-    text = str(flag).strip().lower()
-    if text == GPU_NODE_AUTO:
-        if not isinstance(nvidia, dict):
-            raise AddonError(
-                "k3s_gpu_node is auto on %s, but its NVIDIA facts were not gathered: run "
-                "k3s_gpu.cluster.nvidia_smi_facts on it first (site.yml, k3s.yml, smoke_test.yml, "
-                "diagnose.yml and driver_upgrade.yml do), or set k3s_gpu_node to true or false" % host)
-        try:
-            return int(nvidia.get("gpu_count") or 0) > 0
-        except (TypeError, ValueError):
-            return False
-    if text in BOOLEANS_TRUE:
-        return True
-    if text in BOOLEANS_FALSE:
-        return False
-    raise AddonError(
-        "k3s_gpu_node is %r on %s: set true (a GPU node), false (not one) or auto (a GPU node "
-        "when nvidia-smi finds a GPU there, which needs the NVIDIA driver installed)" % (flag, host))
+# The one GPU-node rule lives in the host profile; the add-ons' filters apply it by this name.
+is_gpu_node = _host_profile.is_gpu_node
 
 
 def profiles(hostvars, hosts, groups=None):
@@ -107,15 +70,9 @@ def profiles(hostvars, hosts, groups=None):
         hv = hostvars.get(host) or {}
         if groups is None:
             groups = plain(hv.get("groups")) or None
-        inputs = dict((name, hv[name]) for name in _host_profile.INPUTS if name in hv)
-        facts = inputs.get("ansible_facts") or {}
-        inputs["ansible_facts"] = dict((name, facts[name]) for name in _host_profile.FACTS if name in facts)
-        inputs = plain(inputs)
+        inputs = _host_profile.inputs_of(hv)
         inputs.setdefault("inventory_hostname", host)
-        try:
-            result.append(_host_profile.host_profile(inputs, groups or {}))
-        except _host_profile.ProfileError as exc:
-            raise AddonError(str(exc))
+        result.append(_host_profile.host_profile(inputs, groups or {}))
     return result
 
 
