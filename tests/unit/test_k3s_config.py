@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import yaml_expr
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _host_profile
 
 TASK = yaml_expr.task('roles/k3s_common/tasks/check.yml',
                       'Compute the K3s configuration from the role defaults, GPU wiring and user settings')
@@ -20,14 +21,20 @@ PROFILE = {'data_dir': '/var/lib/rancher/k3s', 'gpu_node': True, 'container_runt
 
 
 def config(**given):
+    # The profile as the lookup makes it for an agent with these inventory values.
+    profile = _host_profile.host_profile({
+        'inventory_hostname': 'gpu-1', 'k3s_gpu_node': True, 'k3s_node_name': given.get('k3s_node_name'),
+        'k3s_agent_config': given.get('k3s_common_config')}, {'server': ['cp-1']})
     variables = {
-        'k3s_common_profile': PROFILE, 'k3s_common_config_defaults': {'server': 'https://10.0.0.1:6443'},
+        'k3s_common_profile': dict(profile, **PROFILE), 'k3s_common_config_defaults': {'server': 'https://10.0.0.1:6443'},
         'k3s_common_config': {}, 'k3s_common_node_labels': [], 'k3s_common_node_taints': [],
         'k3s_common_gpu_labels': [], 'k3s_common_gpu_taint': True, 'k3s_common_gpu_taint_value': 'true',
         'k3s_common_gpu_taint_effect': 'NoSchedule', 'k3s_common_gpu_default_runtime': False,
         'k3s_common_token_file': '/etc/rancher/k3s/cluster-token',
         'k3s_common_node_name_write': yaml_expr.trust(ROLE_VARS['k3s_common_node_name_write']),
     }
+    if 'k3s_common_profile' in given:
+        given['k3s_common_profile'] = dict(profile, **given['k3s_common_profile'])
     variables.update(given)
     for name, text in TASK['vars'].items():
         variables[name] = yaml_expr.trust(text)
