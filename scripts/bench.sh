@@ -71,9 +71,9 @@ done
     printf '%-6s %10s %10s %8s\n' "$n" "${first[$n]}" "${rerun[$n]}" \
       "$(awk -v a="${rerun[$n]}" -v b="${first[$n]}" 'BEGIN { printf "%.2f", a / b }')"
   done
-  set -- $sizes
-  small="$1"
-  large="${!#}"
+  read -r -a size_list <<<"$sizes"
+  small="${size_list[0]}"
+  large="${size_list[${#size_list[@]} - 1]}"
   if [ "$small" != "$large" ]; then
     echo "first converge, ${large} nodes / ${small} node(s): $(awk -v a="${first[$large]}" -v b="${first[$small]}" 'BEGIN { printf "%.2f", a / b }') (target <= 1.6 for 4 / 1)"
   fi

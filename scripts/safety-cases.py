@@ -103,10 +103,10 @@ CASES = {
     'Case - unknown CDI backend': ([3], 'unknown choice'),
     'Case - airgap package with another checksum': ([6], 'supply chain'),
     'Case - airgap folder without recorded checksums': ([6], 'supply chain'),
-    'Case - NixOS token with a newline': ([3, 5], 'malformed token'),
+    'Case - K3s token with a newline (any OS, NixOS included)': ([3, 5], 'malformed token'),
     'Case - reboot timeout of zero': ([2, 3], 'wrong value'),
     'Case - extra packages given as a string': ([3], 'wrong type'),
-    'Case - NixOS K3s without a token or a token file': ([3], 'missing file'),
+    'Case - NixOS configuration.nix without an imports list': ([3], 'unparsable file'),
     # integration target nvidia_driver_cuda_keys
     'Run case debian12': ([6], 'supply chain (positive)'),
     'Run case debian13': ([6], 'supply chain (positive)'),

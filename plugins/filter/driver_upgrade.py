@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.errors import AnsibleFilterError
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _driver_upgrade
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_nodes
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._plain import plain as _plain
@@ -32,7 +33,10 @@ def driver_upgrade_gpu_pods(pods, node_name):
 
 
 def driver_upgrade_node_names(hostvars, hosts):
-    return [_gpu_nodes.node_name_for(str(h), hostvars) for h in hosts or []]
+    try:
+        return [p["node_name"] for p in _gpu_nodes.profiles(hostvars, [str(h) for h in hosts or []])]
+    except _gpu_nodes.AddonError as exc:
+        raise AnsibleFilterError(str(exc))
 
 
 class FilterModule(object):

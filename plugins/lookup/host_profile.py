@@ -9,7 +9,8 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 name: host_profile
-author: k3s_gpu.cluster contributors
+author:
+  - k3s_gpu.cluster contributors (@k3s-gpu)
 short_description: What the collection needs to know about a host, from the inventory contract
 description:
   - Resolves the collection's inventory contract (docs/architecture.md, "The inventory contract")
@@ -22,7 +23,9 @@ description:
     jetson the host is in, else the group of its distribution; C(inventory), C(facts) or C(none));
     C(container_runtime) (C(k3s_gpu_container_runtime): containerd or docker); C(k3s_role) (server
     when the host is in C(k3s_server_group), default C(server), else agent); C(server_group);
-    C(servers); C(first_server); C(is_first_server).'
+    C(servers); C(first_server); C(is_first_server); C(node_name_from) (config, k3s_node_name, facts or
+    inventory); C(os_groups) (every OS group the host is in) and C(os_group_facts) (the group of its
+    distribution).'
   - Without terms it describes the current host from the task's own variables (play and role
     variables included); with terms, the named hosts from their hostvars.
 options:
@@ -31,6 +34,13 @@ options:
     type: list
     elements: str
     required: false
+  gpu_facts_required:
+    description:
+      - When false, a host with C(k3s_gpu_node=auto) whose NVIDIA facts were not gathered yet gets
+        C(gpu_node=null) instead of an error; for callers that only need the other keys (grouping
+        plays before the facts are gathered).
+    type: bool
+    default: true
 notes:
   - C(auto) needs the host's NVIDIA facts (k3s_gpu.cluster.nvidia_smi_facts); the lookup fails with a
     message saying so when they were not gathered.
@@ -40,6 +50,10 @@ EXAMPLES = r"""
 - name: Show where K3s keeps its data on this host
   ansible.builtin.debug:
     msg: "{{ lookup('k3s_gpu.cluster.host_profile').data_dir }}"
+
+- name: Find the first server before any NVIDIA facts are gathered
+  ansible.builtin.debug:
+    msg: "{{ lookup('k3s_gpu.cluster.host_profile', gpu_facts_required=false).first_server }}"
 
 - name: List the node names of the GPU nodes
   ansible.builtin.debug:
@@ -59,27 +73,24 @@ from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _host_profi
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._plain import plain
 
 
-def _inputs(source, template):
-    found = dict((name, template(source[name])) for name in _host_profile.INPUTS if name in source)
-    facts = found.get("ansible_facts") or {}
-    found["ansible_facts"] = dict((name, facts[name]) for name in _host_profile.FACTS if name in facts)
-    return plain(found)
-
-
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        required = self.get_option("gpu_facts_required")
         variables = variables or {}
-        groups = plain(self._templar.template(variables.get("groups") or {}))
+        template = self._templar.template
+        groups = plain(template(variables.get("groups") or {}))
         try:
             if not terms:
-                return [_host_profile.host_profile(_inputs(variables, self._templar.template), groups)]
+                return [_host_profile.host_profile(_host_profile.inputs_of(variables, template), groups, required)]
             hostvars = variables.get("hostvars") or {}
             profiles = []
             for term in terms:
                 host = str(term)
                 if host not in hostvars:
                     raise AnsibleLookupError("host_profile: %s is not in the inventory" % host)
-                profiles.append(_host_profile.host_profile(_inputs(hostvars[host], self._templar.template), groups))
+                profiles.append(_host_profile.host_profile(_host_profile.inputs_of(hostvars[host], template),
+                                                           groups, required))
             return profiles
         except _host_profile.ProfileError as exc:
             raise AnsibleLookupError(str(exc))

@@ -365,7 +365,8 @@ def detect_zero_allocatable(node_name, node, gpu_node=True, api_error=None):
             "No Kubernetes node named %s: its K3s agent is not running or joined under another "
             "name." % node_name,
             "Check `systemctl status k3s-agent` and `journalctl -u k3s-agent` on the host; "
-            "set k3s_node_name when the node name differs from the host name.",
+            "set k3s_node_name when it registered under another name than the host's kernel node name "
+            "(`uname -n`).",
             ["kubectl get node %s: not found" % node_name])]
     allocatable = ((node.get("status") or {}).get("allocatable") or {})
     total = 0

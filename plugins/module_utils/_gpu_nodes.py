@@ -2,8 +2,9 @@
 # Copyright (c) k3s_gpu.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The GPU node model of the cluster add-on roles (gpu_operator, gpu_device_plugin,
-gpu_smoke_test): which inventory hosts are GPU nodes, their Kubernetes node names and
-per-node settings, and what was probed on them; with the names and the error the other
+gpu_smoke_test): the one GPU-node rule (``is_gpu_node``, which the host profile applies), the
+GPU nodes among inventory hosts as their host profiles (``_host_profile``) describe them, with
+their per-node settings, and what was probed on them; with the names and the error the other
 add-on helpers (``_gpu_values``, ``_gpu_readiness``, ``_gpu_smoke``) share. Pure: the roles
 hand hostvars and probe results to these functions through the filters in
 ``plugins/filter/gpu_addons.py``. Python 3.9+ standard library only.
@@ -15,17 +16,15 @@ __metaclass__ = type
 
 import re
 
-from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _containerd as containerd
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _host_profile
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils._plain import plain
 
 # The extended resource a GPU node advertises and a GPU pod asks for.
 GPU_RESOURCE = "nvidia.com/gpu"
-# The value of k3s_gpu_node that asks for detection (is_gpu_node).
-GPU_NODE_AUTO = "auto"
-
-
-class AddonError(ValueError):
-    """Bad input: the message says what was wrong and how to fix it."""
+# Bad input to an add-on helper or the inventory contract (one error type for both: the
+# GPU-node rule raises it from the profile); the message says what was wrong and how to fix it.
+AddonError = _host_profile.ProfileError
 
 
 def check_replicas(value, where):
@@ -54,75 +53,52 @@ def node_replicas(node, default_replicas):
     return check_replicas(node.get("replicas"), node.get("host", node.get("node_name")))
 
 
-def is_gpu_node(flag, nvidia=None, host="this host"):
-    """The one rule for "is this host a GPU node", applied by every role and playbook (the
-    gpu_node filter, and gpu_nodes() for the add-ons).
-
-    ``flag`` is the host's k3s_gpu_node: true or false as given (unset, null or "": false);
-    ``auto`` asks for detection: a GPU node when nvidia-smi found at least one GPU there.
-    ``nvidia`` is the host's ansible_facts.nvidia (k3s_gpu.cluster.nvidia_smi_facts), needed
-    only for ``auto``. Raises AddonError for any other value, and for ``auto`` when the facts
-    were not gathered.
-    """
-    if flag is None or flag == "":
-        return False
-    if isinstance(flag, bool):
-        return flag
-    text = str(flag).strip().lower()
-    if text == GPU_NODE_AUTO:
-        if not isinstance(nvidia, dict):
-            raise AddonError(
-                "k3s_gpu_node is auto on %s, but its NVIDIA facts were not gathered: run "
-                "k3s_gpu.cluster.nvidia_smi_facts on it first (site.yml, k3s.yml, smoke_test.yml, "
-                "diagnose.yml and driver_upgrade.yml do), or set k3s_gpu_node to true or false" % host)
-        try:
-            return int(nvidia.get("gpu_count") or 0) > 0
-        except (TypeError, ValueError):
-            return False
-    if text in BOOLEANS_TRUE:
-        return True
-    if text in BOOLEANS_FALSE:
-        return False
-    raise AddonError(
-        "k3s_gpu_node is %r on %s: set true (a GPU node), false (not one) or auto (a GPU node "
-        "when nvidia-smi finds a GPU there, which needs the NVIDIA driver installed)" % (flag, host))
+# The one GPU-node rule lives in the host profile; the add-ons' filters apply it by this name.
+is_gpu_node = _host_profile.is_gpu_node
 
 
-def node_name_for(host, hostvars):
-    """The Kubernetes node name of an inventory host: k3s_node_name, else the short
-    hostname from facts, else the inventory name (K3s uses the hostname, lowercased)."""
-    hv = hostvars.get(host, {}) or {}
-    name = hv.get("k3s_node_name")
-    if not name:
-        facts = hv.get("ansible_facts") or {}
-        name = facts.get("hostname") or hv.get("ansible_hostname") or host
-    return str(name).lower()
-
-
-def gpu_nodes(hostvars, hosts):
-    """Describe the GPU hosts among ``hosts`` from their hostvars.
-
-    Returns a list of dicts: host, node_name, replicas (None when the host does not set
-    gpu_time_slicing_replicas), nixos, jetson, container_runtime. A host is a GPU node by
-    is_gpu_node(): its ``k3s_gpu_node`` is true, or auto and nvidia-smi found a GPU there.
+def profiles(hostvars, hosts, groups=None):
+    """The host profiles (``_host_profile.host_profile``) of inventory hosts, from their hostvars:
+    what ``query('k3s_gpu.cluster.host_profile', *hosts)`` gives a play, for the filters, which
+    get hostvars. ``groups``: the inventory's group -> hosts map; None takes it from the hosts'
+    own variables (Ansible puts ``groups`` in every host's hostvars). A host missing from
+    ``hostvars`` is described by its name alone. Raises AddonError for a value outside the
+    inventory contract.
     """
     result = []
     for host in hosts or []:
-        hv = hostvars.get(host, {}) or {}
-        facts = hv.get("ansible_facts") or {}
-        if not is_gpu_node(hv.get("k3s_gpu_node"), facts.get("nvidia"), host):
+        hv = hostvars.get(host) or {}
+        if groups is None:
+            groups = plain(hv.get("groups")) or None
+        inputs = _host_profile.inputs_of(hv)
+        inputs.setdefault("inventory_hostname", host)
+        result.append(_host_profile.host_profile(inputs, groups or {}))
+    return result
+
+
+def gpu_nodes(hostvars, hosts, groups=None):
+    """Describe the GPU hosts among ``hosts`` from their host profiles (``profiles``).
+
+    Returns a list of dicts: host, node_name, data_dir, container_runtime, nixos and jetson
+    (the profile's OS group), replicas (the host's gpu_time_slicing_replicas; None when it
+    sets none). A host is a GPU node by the profile's rule (is_gpu_node): its
+    ``k3s_gpu_node`` is true, or auto and nvidia-smi found a GPU there.
+    """
+    result = []
+    for profile in profiles(hostvars, hosts, groups):
+        if not profile["gpu_node"]:
             continue
-        distribution = facts.get("distribution") or hv.get("ansible_distribution") or ""
-        groups = hv.get("group_names") or []
+        host = profile["host"]
+        replicas = (hostvars.get(host) or {}).get("gpu_time_slicing_replicas")
         result.append({
             "host": host,
-            "node_name": node_name_for(host, hostvars),
+            "node_name": profile["node_name"],
             # None: follow the cluster-wide value.
-            "replicas": (None if hv.get("gpu_time_slicing_replicas") in (None, "")
-                         else check_replicas(hv.get("gpu_time_slicing_replicas"), host)),
-            "nixos": distribution == "NixOS" or "nixos" in groups,
-            "jetson": "jetson" in groups,
-            "container_runtime": hv.get("k3s_gpu_container_runtime") or "containerd",
+            "replicas": None if replicas in (None, "") else check_replicas(replicas, host),
+            "nixos": profile["os_group"] == "nixos",
+            "jetson": profile["os_group"] == "jetson",
+            "container_runtime": profile["container_runtime"],
+            "data_dir": profile["data_dir"],
         })
     return result
 

@@ -19,6 +19,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._gpu_nodes import (
     GPU_RESOURCE, AddonError, check_replicas, node_replicas,
 )
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils._host_profile import DEFAULT_DATA_DIR
 
 MIG_STRATEGIES = ("none", "single", "mixed")
 DEFAULT_CONFIG_NAME = "default"
@@ -175,7 +176,7 @@ def device_plugin_variants(nodes, default_replicas=1, base_name="nvidia-device-p
 
 
 def _toolkit_env(settings, drop_in=None):
-    data_dir = settings.get("k3s_data_dir") or "/var/lib/rancher/k3s"
+    data_dir = settings.get("k3s_data_dir") or DEFAULT_DATA_DIR
     config = settings.get("toolkit_containerd_config") or (
         "%s/agent/etc/containerd/config.toml" % data_dir
     )
@@ -218,7 +219,7 @@ def _toolkit_drop_in(settings, nodes, host_state):
         if probed:
             return None, ("no GPU node's K3s imports a containerd drop-in folder: the operator's toolkit keeps its "
                           "default drop-in and import, which K3s drops when it rewrites config.toml")
-        data_dir = settings.get("k3s_data_dir") or "/var/lib/rancher/k3s"
+        data_dir = settings.get("k3s_data_dir") or DEFAULT_DATA_DIR
         folder = "%s/%s" % (data_dir.rstrip("/"), K3S_DROP_IN_DIR)
         return ("%s/%s" % (folder, OPERATOR_DROP_IN_NAME),
                 "RUNTIME_DROP_IN_CONFIG in %s (no probe data: the folder K3s releases with containerd "

@@ -15,7 +15,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_nodes
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils._plain import plain
 
 # The OS groups of the inventory, in the order a host's groups are looked up.
 OS_GROUPS = ("ubuntu", "debian", "rhel", "nixos", "jetson")
@@ -34,6 +35,8 @@ OS_GROUP_BY_DISTRIBUTION = {
 DEFAULT_DATA_DIR = "/var/lib/rancher/k3s"
 DEFAULT_SERVER_GROUP = "server"
 CONTAINER_RUNTIMES = ("containerd", "docker")
+# The value of k3s_gpu_node that asks for detection.
+GPU_NODE_AUTO = "auto"
 # The per-host inputs of the contract, read from a host's variables (the lookup's list).
 INPUTS = (
     "inventory_hostname", "group_names", "ansible_facts",
@@ -48,6 +51,51 @@ class ProfileError(ValueError):
     """Bad input: the message says what was wrong and how to fix it."""
 
 
+def inputs_of(source, template=None):
+    """The contract's inputs of one host, as plain values: the names in INPUTS that
+    ``source`` (a host's variables or hostvars entry) has, and of its ansible_facts only
+    FACTS. ``template`` (optional) resolves each value (the lookup passes its templar)."""
+    resolve = template or (lambda value: value)
+    found = dict((name, resolve(source[name])) for name in INPUTS if name in source)
+    facts = found.get("ansible_facts") or {}
+    found["ansible_facts"] = dict((name, facts[name]) for name in FACTS if name in facts)
+    return plain(found)
+
+
+def is_gpu_node(flag, nvidia=None, host="this host"):
+    """The one rule for "is this host a GPU node", applied by every role and playbook (the
+    profile's gpu_node, the gpu_node filter, the add-ons' node model).
+
+    ``flag`` is the host's k3s_gpu_node: true or false as given (unset, null or "": false);
+    ``auto`` asks for detection: a GPU node when nvidia-smi found at least one GPU there.
+    ``nvidia`` is the host's ansible_facts.nvidia (k3s_gpu.cluster.nvidia_smi_facts), needed
+    only for ``auto``. Raises ProfileError for any other value, and for ``auto`` when the facts
+    were not gathered.
+    """
+    if flag is None or flag == "":
+        return False
+    if isinstance(flag, bool):
+        return flag
+    text = str(flag).strip().lower()
+    if text == GPU_NODE_AUTO:
+        if not isinstance(nvidia, dict):
+            raise ProfileError(
+                "k3s_gpu_node is auto on %s, but its NVIDIA facts were not gathered: run "
+                "k3s_gpu.cluster.nvidia_smi_facts on it first (site.yml, k3s.yml, smoke_test.yml, "
+                "diagnose.yml and driver_upgrade.yml do), or set k3s_gpu_node to true or false" % host)
+        try:
+            return int(nvidia.get("gpu_count") or 0) > 0
+        except (TypeError, ValueError):
+            return False
+    if text in BOOLEANS_TRUE:
+        return True
+    if text in BOOLEANS_FALSE:
+        return False
+    raise ProfileError(
+        "k3s_gpu_node is %r on %s: set true (a GPU node), false (not one) or auto (a GPU node "
+        "when nvidia-smi finds a GPU there, which needs the NVIDIA driver installed)" % (flag, host))
+
+
 def os_group(group_names, facts):
     """(OS group, where it came from): the first of OS_GROUPS the host is in ("inventory"),
     else the group of its distribution ("facts"), else ("", "none")."""
@@ -58,26 +106,36 @@ def os_group(group_names, facts):
     return (found, "facts") if found else ("", "none")
 
 
+def node_name_source(host, config, node_name_var, facts):
+    """(node name, where it came from: config, k3s_node_name, facts or inventory)."""
+    for candidate, source in (((config or {}).get("node-name"), "config"), (node_name_var, "k3s_node_name"),
+                              ((facts or {}).get("nodename"), "facts"), (host, "inventory")):
+        if candidate not in (None, ""):
+            return str(candidate).strip().lower(), source
+    return "", "inventory"
+
+
 def node_name(host, config, node_name_var, facts):
     """The Kubernetes node name K3s registers for a host, lower case: ``node-name`` of its
     K3s config, else k3s_node_name (which the K3s roles then write as node-name), else the
     kernel's node name from the facts (what K3s reads with os.Hostname), else the inventory
     name."""
-    for candidate in ((config or {}).get("node-name"), node_name_var, (facts or {}).get("nodename"), host):
-        if candidate not in (None, ""):
-            return str(candidate).strip().lower()
-    return ""
+    return node_name_source(host, config, node_name_var, facts)[0]
 
 
-def host_profile(host_vars, groups):
+def host_profile(host_vars, groups, gpu_facts_required=True):
     """The profile of one host.
 
     ``host_vars``: the host's variables (at least the names in INPUTS that are set; the
     inventory name is required). ``groups``: the inventory's group -> hosts map.
-    Returns a dict: host, gpu_node, node_name, data_dir, os_group, os_group_from
-    (inventory, facts or none), container_runtime, k3s_role (server or agent), server_group,
-    servers, first_server, is_first_server. Raises ProfileError for a value outside the
-    contract.
+    Returns a dict: host, gpu_node, node_name, node_name_from (config, k3s_node_name, facts
+    or inventory), data_dir, os_group, os_group_from (inventory, facts or none), os_groups (every
+    OS group the host is in), os_group_facts (the group of its distribution, or ""),
+    container_runtime, k3s_role (server or agent), server_group, servers, first_server,
+    is_first_server. Raises ProfileError for a value outside the contract.
+    ``gpu_facts_required=False`` is for callers that need no GPU answer yet (grouping before
+    the NVIDIA facts are gathered): a host with k3s_gpu_node auto and no facts then gets
+    gpu_node None instead of the error.
     """
     hv = host_vars or {}
     host = hv.get("inventory_hostname")
@@ -102,17 +160,23 @@ def host_profile(host_vars, groups):
             "%s is %s on %s: it must be a dict of K3s config.yaml keys"
             % ("k3s_server_config" if is_server else "k3s_agent_config", type(config).__name__, host))
     group, group_from = os_group(hv.get("group_names"), facts)
-    try:
-        gpu = _gpu_nodes.is_gpu_node(hv.get("k3s_gpu_node"), facts.get("nvidia"), host)
-    except _gpu_nodes.AddonError as exc:
-        raise ProfileError(str(exc))
+    flag = hv.get("k3s_gpu_node")
+    if (not gpu_facts_required and str(flag).strip().lower() == GPU_NODE_AUTO
+            and not isinstance(facts.get("nvidia"), dict)):
+        gpu = None
+    else:
+        gpu = is_gpu_node(flag, facts.get("nvidia"), host)
+    name, name_from = node_name_source(host, config, hv.get("k3s_node_name"), facts)
     return {
         "host": host,
         "gpu_node": gpu,
-        "node_name": node_name(host, config, hv.get("k3s_node_name"), facts),
+        "node_name": name,
+        "node_name_from": name_from,
         "data_dir": data_dir,
         "os_group": group,
         "os_group_from": group_from,
+        "os_groups": [g for g in OS_GROUPS if g in (hv.get("group_names") or [])],
+        "os_group_facts": OS_GROUP_BY_DISTRIBUTION.get(facts.get("distribution") or "", ""),
         "container_runtime": runtime,
         "k3s_role": "server" if is_server else "agent",
         "server_group": server_group,

@@ -84,8 +84,18 @@ def test_gpu_pods_are_those_asking_for_nvidia_resources_that_a_drain_evicts():
 
 
 def test_node_names_follow_the_smoke_test_rule():
-    hostvars = {'a': {'k3s_node_name': 'GPU-A'}, 'b': {'ansible_facts': {'hostname': 'Node-B'}}, 'c': {}}
+    hostvars = {'a': {'k3s_node_name': 'GPU-A'}, 'b': {'ansible_facts': {'nodename': 'Node-B'}}, 'c': {}}
     assert F['driver_upgrade_node_names'](hostvars, ['a', 'b', 'c']) == ['gpu-a', 'node-b', 'c']
+
+
+def test_node_names_are_the_host_profile_s():
+    """The node name K3s registers: the server's config node-name, else the kernel's node name
+    (ansible_facts.nodename), never the short host name."""
+    groups = {'server': ['s'], 'agent': ['g']}
+    hostvars = {'s': {'groups': groups, 'k3s_server_config': {'node-name': 'Ctl'},
+                      'ansible_facts': {'nodename': 's.example.com', 'hostname': 's'}},
+                'g': {'groups': groups, 'ansible_facts': {'nodename': 'g.example.com', 'hostname': 'g'}}}
+    assert F['driver_upgrade_node_names'](hostvars, ['s', 'g']) == ['ctl', 'g.example.com']
 
 
 def test_filters_do_not_change_their_input():

@@ -19,15 +19,16 @@ GROUPS = {"server": ["s1", "s2"], "agent": ["a1"], "gpu_servers": ["a1"]}
 FOUND_GPU = {"status": "ok", "gpu_count": 1}
 
 
-def profile(host, **host_vars):
+def profile(host, gpu_facts_required=True, **host_vars):
     host_vars["inventory_hostname"] = host
-    return hp.host_profile(host_vars, GROUPS)
+    return hp.host_profile(host_vars, GROUPS, gpu_facts_required)
 
 
 def test_defaults_of_an_agent_with_nothing_set():
     assert profile("a1") == {
-        "host": "a1", "gpu_node": False, "node_name": "a1", "data_dir": "/var/lib/rancher/k3s",
-        "os_group": "", "os_group_from": "none", "container_runtime": "containerd", "k3s_role": "agent",
+        "host": "a1", "gpu_node": False, "node_name": "a1", "node_name_from": "inventory",
+        "data_dir": "/var/lib/rancher/k3s", "os_group": "", "os_group_from": "none", "os_groups": [],
+        "os_group_facts": "", "container_runtime": "containerd", "k3s_role": "agent",
         "server_group": "server", "servers": ["s1", "s2"], "first_server": "s1", "is_first_server": False,
     }
 
@@ -60,6 +61,29 @@ def test_an_empty_server_group_has_no_first_server():
 def test_node_name_rule(host_vars, expected):
     host = "s1" if host_vars.pop("inventory_hostname_is_server", False) else "a1"
     assert profile(host, **host_vars)["node_name"] == expected
+
+
+@pytest.mark.parametrize("host_vars, source", [
+    ({}, "inventory"), ({"ansible_facts": {"nodename": "n"}}, "facts"),
+    ({"k3s_node_name": "n", "ansible_facts": {"nodename": "m"}}, "k3s_node_name"),
+    ({"k3s_agent_config": {"node-name": "c"}, "k3s_node_name": "n"}, "config"),
+])
+def test_where_the_node_name_came_from(host_vars, source):
+    assert profile("a1", **host_vars)["node_name_from"] == source
+
+
+def test_all_os_groups_and_the_facts_group_for_preflight():
+    found = profile("a1", group_names=["rhel", "agent", "debian"], ansible_facts={"distribution": "Ubuntu"})
+    assert (found["os_group"], found["os_groups"], found["os_group_facts"]) == ("debian", ["debian", "rhel"], "ubuntu")
+
+
+def test_auto_without_facts_can_wait_for_them():
+    assert profile("a1", k3s_gpu_node="auto", gpu_facts_required=False)["gpu_node"] is None
+    # Facts present or an explicit flag: the answer as always.
+    assert profile("a1", k3s_gpu_node="auto", ansible_facts={"nvidia": FOUND_GPU}, gpu_facts_required=False)["gpu_node"] is True
+    # A bad value is an error either way.
+    with pytest.raises(hp.ProfileError):
+        profile("a1", k3s_gpu_node="maybe_not", gpu_facts_required=False)
 
 
 def test_server_node_name_from_its_config():
@@ -127,18 +151,19 @@ all:
     k3s_cluster:
       children:
         server: {hosts: {s1: {k3s_data_dir: "{{ base }}/k3s"}}}
-        agent: {hosts: {a1: {k3s_gpu_node: "{{ 'true' }}"}}}
+        agent: {hosts: {a1: {k3s_gpu_node: "{{ 'true' }}"}, a2: {k3s_gpu_node: auto}}}
     debian: {hosts: {a1: }}
 """
 PLAYBOOK = """
-- hosts: all
+- hosts: s1:a1
   gather_facts: false
   vars:
     k3s_gpu_container_runtime: "{{ 'dock' ~ 'er' }}"
   tasks:
     - ansible.builtin.copy:
         content: "{{ {'own': lookup('k3s_gpu.cluster.host_profile'),
-                      'others': query('k3s_gpu.cluster.host_profile', 's1', 'a1')} | to_json }}"
+                      'others': query('k3s_gpu.cluster.host_profile', 's1', 'a1'),
+                      'early': lookup('k3s_gpu.cluster.host_profile', gpu_facts_required=false)} | to_json }}"
         dest: "%(out)s/{{ inventory_hostname }}.json"
       vars:
         k3s_server_group: "{{ 'agent' if inventory_hostname == 'a1' else 'server' }}"
@@ -150,7 +175,7 @@ def test_lookup_templates_the_task_variables_and_reads_other_hosts_from_hostvars
     (tmp_path / "pb.yml").write_text(PLAYBOOK % {"out": tmp_path})
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
     run = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml", "pb.yml"],
-                         cwd=str(tmp_path), env=env, capture_output=True, text=True)
+                         cwd=str(tmp_path), env=env, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     s1 = json.loads((tmp_path / "s1.json").read_text())
     a1 = json.loads((tmp_path / "a1.json").read_text())
@@ -161,3 +186,24 @@ def test_lookup_templates_the_task_variables_and_reads_other_hosts_from_hostvars
     assert [p["host"] for p in s1["others"]] == ["s1", "a1"]
     assert [p["container_runtime"] for p in s1["others"]] == ["containerd", "containerd"]
     assert s1["others"][0]["data_dir"] == "/srv/k3s"
+    assert s1["early"]["gpu_node"] is False
+
+
+def test_lookup_waits_for_gpu_facts_only_when_asked(tmp_path):
+    (tmp_path / "inv.yml").write_text(INVENTORY % {"python": sys.executable})
+    (tmp_path / "pb.yml").write_text("""
+- hosts: a2
+  gather_facts: false
+  tasks:
+    - ansible.builtin.copy:
+        content: "{{ lookup('k3s_gpu.cluster.host_profile', gpu_facts_required=false) | to_json }}"
+        dest: "%(out)s/early.json"
+    - ansible.builtin.debug:
+        msg: "{{ lookup('k3s_gpu.cluster.host_profile').gpu_node }}"
+""" % {"out": tmp_path})
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
+    run = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml", "pb.yml"],
+                         cwd=str(tmp_path), env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert json.loads((tmp_path / "early.json").read_text())["gpu_node"] is None
+    assert "k3s_gpu_node is auto on a2, but its NVIDIA facts were not gathered" in run.stdout + run.stderr

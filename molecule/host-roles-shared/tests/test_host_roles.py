@@ -20,7 +20,10 @@ PINNED = "1.20.0-1"
 DEBIAN_BRANCH = {"12": "535", "13": "550"}
 NIXOS_DIR = "/srv/k3s-gpu-standin-nixos"
 NIXOS_TOKEN = "k3s-gpu-lab-FAKE-token-not-a-secret"  # converge-nixos.yml
-NIXOS_TOKEN_FILE = "/var/lib/rancher/k3s/k3s-gpu-token"  # the role's default
+# The K3s module evaluated with a stand-in pkgs that has the package of k3s_version's minor.
+NIXOS_K3S = ("(import /srv/k3s-gpu-standin-nixos/k3s-gpu-k3s.nix"
+             " { config = {}; lib = {}; pkgs = { k3s_1_36 = \"k3s_1_36-standin\"; }; })")
+NIXOS_TOKEN_FILE = "/etc/rancher/k3s/cluster-token"  # the K3s roles' token file, on every OS
 
 
 @pytest.fixture(scope="module")
@@ -181,10 +184,11 @@ def test_nixos_configuration_imports_both_modules_once(host, hostvars):
     text = host.file(f"{NIXOS_DIR}/configuration.nix").content_string
     assert text.count("./k3s-gpu-driver.nix") == 1
     assert text.count("./k3s-gpu.nix") == 1
+    assert text.count("./k3s-gpu-k3s.nix") == 1
     assert "./hardware-configuration.nix" in text
 
 
-@pytest.mark.parametrize("name", ["k3s-gpu.nix", "k3s-gpu-driver.nix", "configuration.nix"])
+@pytest.mark.parametrize("name", ["k3s-gpu.nix", "k3s-gpu-driver.nix", "k3s-gpu-k3s.nix", "configuration.nix"])
 def test_nixos_files_parse(host, hostvars, name):
     if not hostvars.get("lab_host_roles_nixos"):
         pytest.skip("no NixOS render in this scenario")
@@ -195,14 +199,17 @@ def test_nixos_files_parse(host, hostvars, name):
 def test_nixos_flags_are_literal_strings(host, hostvars):
     if not hostvars.get("lab_host_roles_nixos"):
         pytest.skip("no NixOS render in this scenario")
-    expr = (f"(import {NIXOS_DIR}/k3s-gpu.nix {{ config = {{}}; lib = {{}}; pkgs = {{}}; }})"
-            ".services.k3s")
-    out = host.check_output(f"nix-instantiate --eval --strict --json -E '{expr}'")
+    out = host.check_output(f"nix-instantiate --eval --strict --json -E '{NIXOS_K3S}.services.k3s'")
     k3s = json.loads(out)
     assert k3s["role"] == "agent"
     assert k3s["serverAddr"] == "https://10.0.0.1:6443"
+    # k3s_version v1.36.x: nixpkgs' k3s_1_36 (the stand-in pkgs has it).
+    assert k3s["package"] == "k3s_1_36-standin"
+    # The same computed configuration as config.yaml elsewhere (keys sorted), then the extra flags.
     assert k3s["extraFlags"] == [
+        "--data-dir=/var/lib/rancher/k3s",
         "--docker",
+        "--node-label=lab.k3s-gpu/pool=nixos",
         "--node-label=nvidia.com/gpu.present=true",
         "--node-taint=nvidia.com/gpu=true:NoSchedule",
         '--node-label=lab.k3s-gpu/quoted="yes"',
@@ -219,14 +226,13 @@ def test_nixos_token_file_written_root_only(host, hostvars):
     assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
     assert f.content_string == NIXOS_TOKEN + "\n"
     folder = host.file(os.path.dirname(NIXOS_TOKEN_FILE))
-    assert (folder.user, folder.mode) == ("root", 0o700)
+    assert (folder.user, folder.mode & 0o022) == ("root", 0)
 
 
 def test_nixos_token_not_in_the_nix_files(host, hostvars):
     if not hostvars.get("lab_host_roles_nixos"):
         pytest.skip("no NixOS render in this scenario")
-    expr = (f"(import {NIXOS_DIR}/k3s-gpu.nix {{ config = {{}}; lib = {{}}; pkgs = {{}}; }})"
-            ".services.k3s.tokenFile")
+    expr = f"{NIXOS_K3S}.services.k3s.tokenFile"
     assert json.loads(host.check_output(f"nix-instantiate --eval --strict --json -E '{expr}'")) == NIXOS_TOKEN_FILE
     # Neither the rendered modules nor their backups hold the token.
     found = host.run(f"grep -rlF {NIXOS_TOKEN} {NIXOS_DIR}")
@@ -239,7 +245,10 @@ def test_nixos_driver_module(host, hostvars):
     text = host.file(f"{NIXOS_DIR}/k3s-gpu-driver.nix").content_string
     assert "nvidiaPackages.production;" in text
     assert "open = true;" in text
-    assert "hardware.nvidia-container-toolkit.enable = true;" in host.file(f"{NIXOS_DIR}/k3s-gpu.nix").content_string
+    toolkit = host.file(f"{NIXOS_DIR}/k3s-gpu.nix").content_string
+    assert "hardware.nvidia-container-toolkit.enable = true;" in toolkit
+    # K3s moved to the K3s roles' module.
+    assert "services.k3s" not in toolkit
 
 
 def test_nixos_rebuild_only_on_change(host, hostvars):
@@ -247,7 +256,17 @@ def test_nixos_rebuild_only_on_change(host, hostvars):
         pytest.skip("no NixOS render in this scenario")
     calls = host.file("/var/log/k3s-gpu-standin-nixos-rebuild.log").content_string.splitlines()
     # converge: one rebuild per role (each rendered its module); idempotence: none.
-    assert [c.split(" ", 1)[1] for c in calls] == ["switch driver", "switch toolkit"], calls
+    assert [c.split(" ", 1)[1] for c in calls] == ["switch driver", "switch toolkit", "switch k3s"], calls
+
+
+def test_nixos_k3s_version_without_nixpkgs_package_fails_clearly(host, hostvars):
+    if not hostvars.get("lab_host_roles_nixos"):
+        pytest.skip("no NixOS render in this scenario")
+    expr = (f"(import {NIXOS_DIR}/k3s-gpu-k3s.nix {{ config = {{}}; lib = {{}}; pkgs = {{ k3s = 1; }}; }})"
+            ".assertions")
+    found = json.loads(host.check_output(f"nix-instantiate --eval --strict --json -E '{expr}'"))
+    assert found[0]["assertion"] is False
+    assert "k3s_version v1.36.3+k3s1 needs nixpkgs attribute k3s_1_36" in found[0]["message"]
 
 
 # --- negative tests: the roles' own messages, before any change ----------------------------

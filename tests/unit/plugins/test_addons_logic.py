@@ -31,7 +31,7 @@ def _node(name, replicas=None, nixos=False):
 def test_gpu_nodes_from_hostvars():
     hostvars = {
         "srv": {"k3s_gpu_node": False},
-        "g1": {"k3s_gpu_node": True, "ansible_facts": {"hostname": "GPU-01", "distribution": "Ubuntu"}},
+        "g1": {"k3s_gpu_node": True, "ansible_facts": {"nodename": "GPU-01", "distribution": "Ubuntu"}},
         "g2": {"k3s_gpu_node": "true", "k3s_node_name": "node-2", "gpu_time_slicing_replicas": "4"},
         "n1": {"k3s_gpu_node": True, "group_names": ["nixos", "agent"], "k3s_gpu_container_runtime": "containerd"},
         "j1": {"k3s_gpu_node": True, "group_names": ["jetson"]},
@@ -41,6 +41,34 @@ def test_gpu_nodes_from_hostvars():
     assert [n["replicas"] for n in nodes] == [None, 4, None, None]
     assert [n["nixos"] for n in nodes] == [False, False, True, False]
     assert nodes[3]["jetson"] is True
+
+
+def test_gpu_nodes_are_described_by_the_host_profile():
+    """Node name, data dir, runtime and OS group come from the host profile: the kernel's node
+    name (what K3s registers, ansible_facts.nodename), not the short host name; the server's
+    own K3s config node-name; the data dir and runtime of the contract."""
+    hostvars = {
+        "srv": {"k3s_gpu_node": True, "group_names": ["server"], "k3s_server_config": {"node-name": "Ctl-1"},
+                "ansible_facts": {"nodename": "srv.example.com", "hostname": "srv"}},
+        "g1": {"k3s_gpu_node": True, "group_names": ["agent"], "k3s_agent_config": {"node-name": "ignored"},
+               "ansible_facts": {"nodename": "gpu-01.lab.example.com", "hostname": "gpu-01"},
+               "k3s_data_dir": "/srv/k3s", "k3s_gpu_container_runtime": "docker"},
+        "n1": {"k3s_gpu_node": True, "ansible_facts": {"distribution": "NixOS", "nodename": "n1"}},
+    }
+    groups = {"server": ["srv"], "agent": ["g1", "n1"]}
+    nodes = _gpu_nodes.gpu_nodes(hostvars, ["srv", "g1", "n1"], groups)
+    assert [n["node_name"] for n in nodes] == ["ctl-1", "ignored", "n1"]
+    assert [n["data_dir"] for n in nodes] == ["/var/lib/rancher/k3s", "/srv/k3s", "/var/lib/rancher/k3s"]
+    assert [n["container_runtime"] for n in nodes] == ["containerd", "docker", "containerd"]
+    assert [n["nixos"] for n in nodes] == [False, False, True]
+    # Without the agent's config: the kernel's node name, not the short host name.
+    del hostvars["g1"]["k3s_agent_config"]
+    assert _gpu_nodes.gpu_nodes(hostvars, ["g1"], groups)[0]["node_name"] == "gpu-01.lab.example.com"
+    # groups from the hosts' own variables, as Ansible's hostvars carry them.
+    hostvars["srv"]["groups"] = groups
+    assert _gpu_nodes.gpu_nodes(hostvars, ["srv"])[0]["node_name"] == "ctl-1"
+    with pytest.raises(_gpu_nodes.AddonError, match="k3s_gpu_container_runtime is 'crio' on g1"):
+        _gpu_nodes.gpu_nodes({"g1": {"k3s_gpu_node": True, "k3s_gpu_container_runtime": "crio"}}, ["g1"])
 
 
 @pytest.mark.parametrize("bad", ["0", -1, "two", "2.5"])
