@@ -10,9 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleFilterError
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _driver_upgrade
-from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_nodes
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._plain import plain as _plain
 
 
@@ -32,13 +30,6 @@ def driver_upgrade_gpu_pods(pods, node_name):
     return _driver_upgrade.gpu_pods(_plain(pods), str(node_name))
 
 
-def driver_upgrade_node_names(hostvars, hosts):
-    try:
-        return [p["node_name"] for p in _gpu_nodes.profiles(hostvars, [str(h) for h in hosts or []])]
-    except _gpu_nodes.AddonError as exc:
-        raise AnsibleFilterError(str(exc))
-
-
 class FilterModule(object):
     """Driver upgrade filters."""
 
@@ -48,5 +39,4 @@ class FilterModule(object):
             "driver_upgrade_health": driver_upgrade_health,
             "driver_upgrade_gpus_back": driver_upgrade_gpus_back,
             "driver_upgrade_gpu_pods": driver_upgrade_gpu_pods,
-            "driver_upgrade_node_names": driver_upgrade_node_names,
         }

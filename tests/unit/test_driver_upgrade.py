@@ -5,6 +5,7 @@ from __future__ import absolute_import, division, print_function
 import copy
 
 from ansible_collections.k3s_gpu.cluster.plugins.filter.driver_upgrade import FilterModule
+from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _gpu_nodes
 
 F = FilterModule().filters()
 
@@ -83,9 +84,15 @@ def test_gpu_pods_are_those_asking_for_nvidia_resources_that_a_drain_evicts():
     assert F['driver_upgrade_gpu_pods']({}, 'gpu-1') == []
 
 
+def node_names(hostvars, hosts):
+    """The node names driver_upgrade reads: the host profiles' (the driver_upgrade_node_names
+    filter that wrapped this is gone)."""
+    return [p['node_name'] for p in _gpu_nodes.profiles(hostvars, hosts)]
+
+
 def test_node_names_follow_the_smoke_test_rule():
     hostvars = {'a': {'k3s_node_name': 'GPU-A'}, 'b': {'ansible_facts': {'nodename': 'Node-B'}}, 'c': {}}
-    assert F['driver_upgrade_node_names'](hostvars, ['a', 'b', 'c']) == ['gpu-a', 'node-b', 'c']
+    assert node_names(hostvars, ['a', 'b', 'c']) == ['gpu-a', 'node-b', 'c']
 
 
 def test_node_names_are_the_host_profile_s():
@@ -95,7 +102,7 @@ def test_node_names_are_the_host_profile_s():
     hostvars = {'s': {'groups': groups, 'k3s_server_config': {'node-name': 'Ctl'},
                       'ansible_facts': {'nodename': 's.example.com', 'hostname': 's'}},
                 'g': {'groups': groups, 'ansible_facts': {'nodename': 'g.example.com', 'hostname': 'g'}}}
-    assert F['driver_upgrade_node_names'](hostvars, ['s', 'g']) == ['ctl', 'g.example.com']
+    assert node_names(hostvars, ['s', 'g']) == ['ctl', 'g.example.com']
 
 
 def test_filters_do_not_change_their_input():
