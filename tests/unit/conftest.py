@@ -10,6 +10,8 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -38,6 +40,39 @@ def script(path, body):
     path.write_text('#!/bin/sh\n' + body + '\n')
     path.chmod(0o755)
     return str(path)
+
+
+def ansible_playbook(*args, **kwargs):
+    """Run this virtualenv's ``ansible-playbook`` with ``args``; returns the CompletedProcess.
+
+    The checkout is the collection k3s_gpu.cluster through a throw-away collection path
+    (``ansible_collections/k3s_gpu/cluster`` linked to it, then .collections/ for the collections
+    it depends on), with the project's ansible.cfg, a throw-away ANSIBLE_HOME and local temp and
+    no colour; all of it is removed afterwards. It runs in the checkout unless ``cwd`` is given;
+    output is text, stderr merged into stdout unless ``stderr=subprocess.PIPE`` is given. Other
+    keyword arguments go to subprocess.run (timeout: 600 s).
+    """
+    tmp = tempfile.mkdtemp(prefix='k3s_gpu-playbook-')
+    try:
+        ns = os.path.join(tmp, 'coll', 'ansible_collections', 'k3s_gpu')
+        os.makedirs(ns)
+        os.symlink(REPO_ROOT, os.path.join(ns, 'cluster'))
+        env = dict(os.environ)
+        env.update({
+            'ANSIBLE_CONFIG': os.path.join(REPO_ROOT, 'ansible.cfg'),
+            'ANSIBLE_COLLECTIONS_PATH': os.pathsep.join([os.path.join(tmp, 'coll'),
+                                                         os.path.join(REPO_ROOT, '.collections')]),
+            'ANSIBLE_HOME': os.path.join(tmp, 'home'),
+            'ANSIBLE_LOCAL_TEMP': os.path.join(tmp, 'tmp'),
+            'ANSIBLE_NOCOLOR': '1',
+        })
+        options = dict(cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, timeout=600, check=False)
+        options.update(kwargs)
+        return subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')] + list(args),
+                              **options)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def fixture_path(*parts):

@@ -5,16 +5,14 @@ that hands it to the roles and playbooks."""
 from __future__ import absolute_import, division, print_function
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
+from conftest import ansible_playbook
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _host_profile as hp
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 GROUPS = {"server": ["s1", "s2"], "agent": ["a1"], "gpu_servers": ["a1"]}
 FOUND_GPU = {"status": "ok", "gpu_count": 1}
 
@@ -173,9 +171,7 @@ PLAYBOOK = """
 def test_lookup_templates_the_task_variables_and_reads_other_hosts_from_hostvars(tmp_path):
     (tmp_path / "inv.yml").write_text(INVENTORY % {"python": sys.executable})
     (tmp_path / "pb.yml").write_text(PLAYBOOK % {"out": tmp_path})
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
-    run = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml", "pb.yml"],
-                         cwd=str(tmp_path), env=env, capture_output=True, text=True, check=False)
+    run = ansible_playbook("-i", "inv.yml", "pb.yml", cwd=str(tmp_path), stderr=subprocess.PIPE)
     assert run.returncode == 0, run.stdout + run.stderr
     s1 = json.loads((tmp_path / "s1.json").read_text())
     a1 = json.loads((tmp_path / "a1.json").read_text())
@@ -201,9 +197,7 @@ def test_lookup_waits_for_gpu_facts_only_when_asked(tmp_path):
     - ansible.builtin.debug:
         msg: "{{ lookup('k3s_gpu.cluster.host_profile').gpu_node }}"
 """ % {"out": tmp_path})
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
-    run = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inv.yml", "pb.yml"],
-                         cwd=str(tmp_path), env=env, capture_output=True, text=True, check=False)
+    run = ansible_playbook("-i", "inv.yml", "pb.yml", cwd=str(tmp_path), stderr=subprocess.PIPE)
     assert run.returncode == 2, run.stdout + run.stderr
     assert json.loads((tmp_path / "early.json").read_text())["gpu_node"] is None
     assert "k3s_gpu_node is auto on a2, but its NVIDIA facts were not gathered" in run.stdout + run.stderr

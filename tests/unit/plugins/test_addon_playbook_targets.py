@@ -6,39 +6,17 @@ from __future__ import absolute_import, division, print_function
 
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 
 import pytest
 
+from conftest import REPO_ROOT, ansible_playbook
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 INVENTORY = os.path.join(HERE, "addons_render", "server-group-inventory.yml")
 
 
 def _run(playbook, *args):
-    tmp = tempfile.mkdtemp(prefix="k3s_gpu-targets-")
-    ns = os.path.join(tmp, "coll", "ansible_collections", "k3s_gpu")
-    os.makedirs(ns)
-    os.symlink(REPO_ROOT, os.path.join(ns, "cluster"))
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_CONFIG": os.path.join(REPO_ROOT, "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join([os.path.join(tmp, "coll"),
-                                                     os.path.join(REPO_ROOT, ".collections")]),
-        "ANSIBLE_HOME": os.path.join(tmp, "home"),
-        "ANSIBLE_LOCAL_TEMP": os.path.join(tmp, "tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-    })
-    proc = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY]
-        + list(args) + [os.path.join(REPO_ROOT, "playbooks", playbook)],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        universal_newlines=True, timeout=600, check=False)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return proc
+    return ansible_playbook("-i", INVENTORY, *args, os.path.join(REPO_ROOT, "playbooks", playbook))
 
 
 def _ran_on_localhost(out, task):

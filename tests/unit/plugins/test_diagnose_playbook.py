@@ -10,12 +10,11 @@ from __future__ import absolute_import, division, print_function
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
+
+from conftest import REPO_ROOT, ansible_playbook
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "secrets"))
 import find_secrets  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -41,29 +40,12 @@ def _stand_in_k3s(tmp):
     return data_dir, config
 
 
-def test_diagnose_is_read_only_and_safe_without_a_cluster():
-    tmp = tempfile.mkdtemp(prefix="k3s_gpu-diagnose-")
-    ns = os.path.join(tmp, "coll", "ansible_collections", "k3s_gpu")
-    os.makedirs(ns)
-    os.symlink(REPO_ROOT, os.path.join(ns, "cluster"))
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_CONFIG": os.path.join(REPO_ROOT, "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join([os.path.join(tmp, "coll"),
-                                                     os.path.join(REPO_ROOT, ".collections")]),
-        "ANSIBLE_HOME": os.path.join(tmp, "home"),
-        "ANSIBLE_LOCAL_TEMP": os.path.join(tmp, "tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-    })
-    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    data_dir, config = _stand_in_k3s(tmp)
-    proc = subprocess.run(
-        [playbook, "-vvv", "-i", os.path.join(HERE, "addons_render", "diagnose-inventory.yml"),
-         "-e", "k3s_data_dir=%s" % data_dir, "-e", "diagnose_k3s_config=%s" % config,
-         os.path.join(REPO_ROOT, "playbooks", "diagnose.yml")],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        universal_newlines=True, timeout=600, check=False)
-    shutil.rmtree(tmp, ignore_errors=True)
+def test_diagnose_is_read_only_and_safe_without_a_cluster(tmp_path):
+    data_dir, config = _stand_in_k3s(str(tmp_path))
+    proc = ansible_playbook(
+        "-vvv", "-i", os.path.join(HERE, "addons_render", "diagnose-inventory.yml"),
+        "-e", "k3s_data_dir=%s" % data_dir, "-e", "diagnose_k3s_config=%s" % config,
+        os.path.join(REPO_ROOT, "playbooks", "diagnose.yml"))
     out = proc.stdout
     assert proc.returncode == 0, out[-5000:]
     recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
