@@ -38,10 +38,20 @@ def _expressions(node, key=None):
             yield match.group(1) or match.group(2) or ""
 
 
+# Where a string literal names a variable that is read: a subscript (hostvars[host]['k3s_data_dir']),
+# .get('k3s_data_dir'), lookup('vars', 'k3s_data_dir'), 'k3s_data_dir' in hostvars[host].
+READ_BEFORE = re.compile(r"""(\[|\.get\(|\bvars['"],\s*)$""")
+READ_AFTER = re.compile(r"\s+(not\s+)?in\b")
+
+
 def _code(expression):
-    """The expression with its string literals blanked, except subscripts such as
-    hostvars[host]['k3s_data_dir'], which read the variable."""
-    return re.sub(r"""(?<!\[)('[^']*'|"[^"]*")""", "''", expression).replace("['", "[").replace("']", "]")
+    """The expression with its string literals blanked, except those that read a variable by
+    its name (READ_BEFORE, READ_AFTER)."""
+    def blank(match):
+        if READ_BEFORE.search(expression, 0, match.start()) or READ_AFTER.match(expression, match.end()):
+            return match.group(0)
+        return "''"
+    return re.sub(r"'[^']*'|\"[^\"]*\"", blank, expression).replace("['", "[").replace("']", "]")
 
 
 def _files():
@@ -126,3 +136,12 @@ def test_the_scan_catches_a_second_rule_and_skips_prose():
     for name in ("k3s_data_dir", "k3s_server_group", "k3s_gpu_container_runtime"):
         assert re.search(r"(?<![\w.])%s(?!\w)" % name, found)
     assert "k3s_node_name" not in found
+
+
+@pytest.mark.parametrize("expression", [
+    "hostvars[host].get('k3s_gpu_node')", "lookup('vars', 'k3s_gpu_node')",
+    "lookup('ansible.builtin.vars', \"k3s_gpu_node\", default=false)", "'k3s_gpu_node' in hostvars[host]",
+    "'k3s_gpu_node' not in vars",
+])
+def test_the_scan_catches_a_name_read_by_its_string(expression):
+    assert re.search(r"(?<![\w.])k3s_gpu_node(?!\w)", _code(expression))
