@@ -21,10 +21,13 @@ PROFILE_INPUTS = ("k3s_gpu_node", "k3s_data_dir", "k3s_server_group", "k3s_gpu_c
 ALLOWED = {
     ("roles/k3s_common/tasks/detect_gpu.yml", "k3s_gpu_node"): "(k3s_gpu_node | default(false) | string | lower) == 'auto'",
 }
+# Keys whose value is a bare Jinja expression.
 EXPRESSION_KEYS = ("when", "that", "failed_when", "changed_when", "until")
 
 
 def _expressions(node, key=None):
+    """Every Jinja expression in a loaded YAML document: bare conditions, and the {{ }} and {% %}
+    parts of other strings (so messages and descriptions that name the variable are prose)."""
     if isinstance(node, dict):
         for k, v in node.items():
             yield from _expressions(v, k)
@@ -136,6 +139,12 @@ def test_the_scan_catches_a_second_rule_and_skips_prose():
     for name in ("k3s_data_dir", "k3s_server_group", "k3s_gpu_container_runtime"):
         assert re.search(r"(?<![\w.])%s(?!\w)" % name, found)
     assert "k3s_node_name" not in found
+
+
+def test_the_scan_finds_expressions_and_skips_prose():
+    doc = {"when": "k3s_gpu_node | bool", "msg": "set k3s_gpu_node: true {{ k3s_gpu_node | default(false) | bool }}",
+           "description": "k3s_gpu_node is true"}
+    assert list(_expressions(doc)) == ["k3s_gpu_node | bool", " k3s_gpu_node | default(false) | bool "]
 
 
 @pytest.mark.parametrize("expression", [
