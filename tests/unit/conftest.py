@@ -48,9 +48,10 @@ def ansible_playbook(*args, **kwargs):
     The checkout is the collection k3s_gpu.cluster through a throw-away collection path
     (``ansible_collections/k3s_gpu/cluster`` linked to it, then .collections/ for the collections
     it depends on), with the project's ansible.cfg, a throw-away ANSIBLE_HOME and local temp and
-    no colour; all of it is removed afterwards. It runs in the checkout unless ``cwd`` is given;
-    output is text, stderr merged into stdout unless ``stderr=subprocess.PIPE`` is given. Other
-    keyword arguments go to subprocess.run (timeout: 600 s).
+    no colour; all of it is removed afterwards. ``env``: more environment variables. It runs in
+    the checkout unless ``cwd`` is given; output is text, stderr merged into stdout unless
+    ``stderr=subprocess.PIPE`` is given. Other keyword arguments go to subprocess.run (timeout:
+    600 s).
     """
     tmp = tempfile.mkdtemp(prefix='k3s_gpu-playbook-')
     try:
@@ -66,6 +67,7 @@ def ansible_playbook(*args, **kwargs):
             'ANSIBLE_LOCAL_TEMP': os.path.join(tmp, 'tmp'),
             'ANSIBLE_NOCOLOR': '1',
         })
+        env.update(kwargs.pop('env', {}))
         options = dict(cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        universal_newlines=True, timeout=600, check=False)
         options.update(kwargs)

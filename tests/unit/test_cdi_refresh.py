@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import fake_driver
-from conftest import REPO_ROOT, fixture_path, script
+from conftest import REPO_ROOT, ansible_playbook, fixture_path, script
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _cdi_generate
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _yaml
@@ -133,11 +133,8 @@ def _render_command(tmp_path, modules, dest):
         'vars': {'role_path': ROLE, '__nvidia_container_toolkit_cdi_refresh_modules': modules},
         'tasks': [{'name': 'Render the refresh command', 'ansible.builtin.template': {
             'src': os.path.join(ROLE, 'templates', 'k3s-gpu-cdi-refresh.j2'), 'dest': str(dest), 'mode': '0644'}}]}]))
-    env = dict(os.environ, ANSIBLE_HOME=str(tmp_path / 'ansible-home'), ANSIBLE_LOCAL_TEMP=str(tmp_path / 'ansible-tmp'),
-               ANSIBLE_NOCOLOR='1')
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
-                           '-e', 'ansible_python_interpreter=' + sys.executable, str(playbook)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300, check=False)
+    proc = ansible_playbook('-i', 'localhost,', '-c', 'local', '-e', 'ansible_python_interpreter=' + sys.executable,
+                            str(playbook), timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:]
 
 

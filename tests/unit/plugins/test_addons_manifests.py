@@ -15,8 +15,6 @@ import copy
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 
 import jsonschema
@@ -24,8 +22,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from conftest import ansible_playbook
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 RENDER_DIR = os.path.join(HERE, "addons_render")
 HELMCHART_SCHEMA = os.path.join(HERE, "addons_data", "helmchart-helm.cattle.io-v1.schema.json")
 
@@ -44,33 +43,9 @@ CASES = {
 }
 
 
-def _collections_path(tmp):
-    """A collections path holding this checkout as k3s_gpu.cluster (plus .collections)."""
-    ns = os.path.join(tmp, "ansible_collections", "k3s_gpu")
-    os.makedirs(ns)
-    os.symlink(REPO_ROOT, os.path.join(ns, "cluster"))
-    return os.pathsep.join([tmp, os.path.join(REPO_ROOT, ".collections")])
-
-
-def _run_playbook(tmp, out, name, *args):
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_CONFIG": os.path.join(REPO_ROOT, "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join([os.path.join(tmp, "coll"),
-                                                     os.path.join(REPO_ROOT, ".collections")]),
-        "ANSIBLE_HOME": os.path.join(tmp, "ansible-home"),
-        "ANSIBLE_LOCAL_TEMP": os.path.join(tmp, "ansible-tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-        "K3S_GPU_RENDER_DIR": out,
-    })
-    if not os.path.exists(os.path.join(tmp, "coll")):
-        env["ANSIBLE_COLLECTIONS_PATH"] = _collections_path(os.path.join(tmp, "coll"))
-    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    proc = subprocess.run(
-        [playbook, "-i", os.path.join(RENDER_DIR, "inventory.yml"), os.path.join(RENDER_DIR, name)]
-        + list(args),
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        universal_newlines=True, timeout=600, check=False)
+def _run_playbook(out, name, *args):
+    proc = ansible_playbook("-i", os.path.join(RENDER_DIR, "inventory.yml"), os.path.join(RENDER_DIR, name), *args,
+                            env={"K3S_GPU_RENDER_DIR": out})
     assert proc.returncode == 0, proc.stdout[-6000:]
     return proc.stdout
 
@@ -87,7 +62,7 @@ def render_cases():
     out = os.path.join(tmp, "out")
     for case in CASES:
         os.makedirs(os.path.join(out, case))
-    _run_playbook(tmp, out, "render.yml")
+    _run_playbook(out, "render.yml")
     return out
 
 
@@ -96,12 +71,12 @@ def test_main_entry_points_check_mode_and_idempotence():
     out = os.path.join(tmp, "out")
     os.makedirs(out)
     # check mode: argument specs pass, changes are announced, nothing is written
-    assert _recap(_run_playbook(tmp, out, "main_entry.yml", "--check")) == 2
+    assert _recap(_run_playbook(out, "main_entry.yml", "--check")) == 2
     assert os.listdir(out) == []
-    assert _recap(_run_playbook(tmp, out, "main_entry.yml")) == 2
+    assert _recap(_run_playbook(out, "main_entry.yml")) == 2
     assert sorted(os.listdir(out)) == ["k3s-gpu-device-plugin.yaml", "k3s-gpu-gpu-operator.yaml"]
     # a second run changes nothing
-    assert _recap(_run_playbook(tmp, out, "main_entry.yml")) == 0
+    assert _recap(_run_playbook(out, "main_entry.yml")) == 0
 
 
 def _docs(path):
