@@ -18,6 +18,7 @@ set -euo pipefail
 activate_venv
 cd "${REPO_ROOT}"
 
+lab_lock
 sizes="${BENCH_NODES:-1 2 4}"
 for n in $sizes; do
   [[ "$n" =~ ^[1-9][0-9]?$ ]] || die "BENCH_NODES='${sizes}': each size must be a number of nodes from 1 to 99"

@@ -8,6 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 activate_venv
 cd "${REPO_ROOT}"
+lab_lock
 inv="${REPO_ROOT}/inventories/lab"
 [ -f "${inv}/hosts.yml" ] || die "no lab inventory at ${inv}/hosts.yml: run 'make lab' first"
 

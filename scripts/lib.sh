@@ -17,6 +17,18 @@ log() {
   printf '==> %s\n' "$*" >&2
 }
 
+# lab_lock: one lab command at a time on this machine. The lab's containers and network have
+# fixed names (k3s-gpu-lab-*), so `make lab`, `make demo`, `make bench` or `make lab-destroy`
+# run from two checkouts at once would remove or reuse each other's nodes. The lock is held until
+# the calling script exits; the scripts it runs see LAB_LOCK_HELD and do not lock again.
+LAB_LOCK_FILE="${LAB_LOCK_FILE:-/tmp/k3s-gpu-lab-containers.lock}"
+lab_lock() {
+  [ -n "${LAB_LOCK_HELD:-}" ] && return 0
+  exec 9>>"${LAB_LOCK_FILE}"
+  flock -n 9 || die "another lab command is running on this machine (it holds ${LAB_LOCK_FILE}: make lab, make demo, make bench or make lab-destroy, from this or another checkout); the lab's containers have fixed names, so wait until it ends and run this again"
+  export LAB_LOCK_HELD=1
+}
+
 require_root() {
   [ "$(id -u)" -eq 0 ] || die "this needs root (it installs packages with apt-get and runs dockerd): run it as root, e.g. 'sudo make $1'"
 }

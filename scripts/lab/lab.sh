@@ -198,8 +198,8 @@ cmd_status() {
 }
 
 case "${1:-}" in
-  up) cmd_up ;;
-  down) cmd_down ;;
+  up) lab_lock && cmd_up ;;
+  down) lab_lock && cmd_down ;;
   status) cmd_status ;;
   -h | --help | help) usage ;;
   *) usage >&2; die "unknown command '${1:-}': use up, down or status" ;;
