@@ -148,6 +148,18 @@ def test_toolkit_airgap_packages_copied(host, hostvars):
         assert host.file(f"{cache}/{name}_{PINNED}_amd64.deb").exists or host.file(f"{cache}/{name}_{PINNED}_arm64.deb").exists
 
 
+def test_toolkit_cdi_refresh_units_kept_off(host):
+    # The stand-in nvidia-container-toolkit-base ships nvidia-cdi-refresh.{service,path} where
+    # toolkit 1.18+ does. The role must find them right after installing the packages: a role that
+    # only finds them in its second run fails the idempotence step before this test.
+    for unit in ("nvidia-cdi-refresh.service", "nvidia-cdi-refresh.path"):
+        assert host.file(f"/lib/systemd/system/{unit}").exists, unit
+        dropin = host.file(f"/etc/systemd/system/{unit}.d/50-k3s-gpu-cdi-owner.conf")
+        assert dropin.exists, dropin.path
+        assert "ConditionPathExists=!/etc/cdi/nvidia.yaml" in dropin.content_string
+        assert not host.service(unit).is_running, unit
+
+
 def test_no_cdi_spec_without_a_driver(host):
     # cdi_spec runs only when nvidia_smi_facts reports ok; here the driver cannot load.
     assert not host.file("/etc/cdi/nvidia.yaml").exists
