@@ -24,11 +24,11 @@ Writes, under OUT:
   airgap/                   the 1.20.0-1 packages only (airgap folder), with their SHA256SUMS
   fingerprint               fingerprint of repo/gpgkey
 
-  programs                  the NVIDIA programs packed (name, version, sha256)
+  programs                  the NVIDIA programs packed (name, version, sha256) and LAYOUT
 
 Usage: build_standin_repo.py OUT [ARCH]   (ARCH default: dpkg --print-architecture)
 Needs dpkg-deb and gpg on the controller (Debian), and Go or the built programs (UPSTREAM_BIN).
-Rebuilds only when OUT/fingerprint is missing or the programs changed (OUT/programs).
+Rebuilds only when OUT/fingerprint is missing or the programs or LAYOUT changed (OUT/programs).
 """
 
 import gzip
@@ -58,6 +58,24 @@ PACKAGES = {
 # Executables that are NVIDIA's real programs, built from the toolkit's Go module.
 REAL = ["nvidia-ctk", "nvidia-cdi-hook", "nvidia-container-runtime", "nvidia-container-runtime.cdi",
         "nvidia-container-runtime-hook"]
+# Toolkit 1.18+ ships its CDI refresh units in nvidia-container-toolkit-base (under
+# /lib/systemd/system; its postinst enables them). The stand-in ships units of the same names
+# that do nothing, installed but not enabled: the role must find them after installing the
+# packages and keep them off (roles/nvidia_container_toolkit/tasks/cdi_owner.yml).
+UNITS = {
+    "nvidia-container-toolkit-base": {
+        "nvidia-cdi-refresh.service": (
+            "[Unit]\n"
+            "Description=STAND-IN for the toolkit's nvidia-cdi-refresh.service (k3s_gpu.cluster tests): does nothing\n"
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n"),
+        "nvidia-cdi-refresh.path": (
+            "[Unit]\n"
+            "Description=STAND-IN for the toolkit's nvidia-cdi-refresh.path (k3s_gpu.cluster tests): watches nothing real\n"
+            "[Path]\nPathChanged=/run/k3s-gpu-standin-nvidia-cdi-refresh\nUnit=nvidia-cdi-refresh.service\n"),
+    },
+}
+# Part of the OUT/programs stamp: a change of what the packages hold rebuilds the repository.
+LAYOUT = "2 (nvidia-cdi-refresh units in nvidia-container-toolkit-base)"
 STANDIN_SCRIPT = """#!/bin/sh
 # STAND-IN for NVIDIA's {name} (package {pkg} {version}), built by the k3s_gpu.cluster tests.
 # It contains no NVIDIA code and cannot configure or run GPU containers.
@@ -107,6 +125,7 @@ def describe_programs(programs):
         with open(programs[name], "rb") as fh:
             digest = hashlib.sha256(fh.read()).hexdigest()
         lines.append("%s\t%s\t%s" % (name, version, digest))
+    lines.append("layout\t%s" % LAYOUT)
     return "\n".join(lines) + "\n"
 
 
@@ -134,6 +153,13 @@ def build_deb(workdir, outdir, pkg, version, arch, programs):
                     fh.write(STANDIN_SCRIPT.format(name=name, pkg=pkg, version=version,
                                                    upstream=version.split("-")[0]))
             os.chmod(path, 0o755)
+    if pkg in UNITS:
+        unitdir = os.path.join(root, "lib", "systemd", "system")
+        os.makedirs(unitdir)
+        for name, text in UNITS[pkg].items():
+            with open(os.path.join(unitdir, name), "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.chmod(os.path.join(unitdir, name), 0o644)
     control = {
         "Package": pkg,
         "Version": version,
@@ -199,7 +225,7 @@ def main():
             if fh.read() == stamp:
                 print("stand-in repository exists in %s" % out)
                 return
-        print("the NVIDIA programs changed: rebuilding the stand-in repository in %s" % out)
+        print("the NVIDIA programs or the package layout changed: rebuilding the stand-in repository in %s" % out)
         for name in ("repo", "airgap", "repo.tar.gz", "fingerprint", "programs"):
             target = os.path.join(out, name)
             if os.path.isdir(target):

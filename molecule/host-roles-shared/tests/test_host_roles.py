@@ -9,6 +9,7 @@ is a stand-in script. The Debian driver packages are Debian's own.
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -148,6 +149,18 @@ def test_toolkit_airgap_packages_copied(host, hostvars):
         assert host.file(f"{cache}/{name}_{PINNED}_amd64.deb").exists or host.file(f"{cache}/{name}_{PINNED}_arm64.deb").exists
 
 
+def test_toolkit_cdi_refresh_units_kept_off(host):
+    # The stand-in nvidia-container-toolkit-base ships nvidia-cdi-refresh.{service,path} where
+    # toolkit 1.18+ does. The role must find them right after installing the packages: a role that
+    # only finds them in its second run fails the idempotence step before this test.
+    for unit in ("nvidia-cdi-refresh.service", "nvidia-cdi-refresh.path"):
+        assert host.file(f"/lib/systemd/system/{unit}").exists, unit
+        dropin = host.file(f"/etc/systemd/system/{unit}.d/50-k3s-gpu-cdi-owner.conf")
+        assert dropin.exists, dropin.path
+        assert "ConditionPathExists=!/etc/cdi/nvidia.yaml" in dropin.content_string
+        assert not host.service(unit).is_running, unit
+
+
 def test_no_cdi_spec_without_a_driver(host):
     # cdi_spec runs only when nvidia_smi_facts reports ok; here the driver cannot load.
     assert not host.file("/etc/cdi/nvidia.yaml").exists
@@ -282,3 +295,30 @@ def test_negative_cases(host, hostvars):
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert "negative cases passed:" in result.stdout
+
+
+# --- drift: a change behind the roles' back is repaired, then nothing changes --------------
+
+def _ansible_playbook(name):
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(here, "..", name)],
+        capture_output=True, text=True, env=env, timeout=1800, check=False,
+    )
+
+
+def test_drift_repaired_then_nothing_changes(host, hostvars):
+    if not hostvars.get("lab_host_roles_drift"):
+        pytest.skip("the drift check runs in molecule/debian12")
+    # drift.yml changes files, a package and a unit behind the roles' back, runs converge.yml
+    # and fails unless every change was put back (a skip that hid a difference fails it).
+    result = _ansible_playbook("drift.yml")
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
+    assert "drift repaired:" in result.stdout
+    # A third run of the roles changes nothing.
+    again = _ansible_playbook("converge.yml")
+    assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-3000:]
+    recap = re.findall(r"(?m)^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0\b", again.stdout)
+    changed_tasks = [block.split("]", 1)[0] for block in again.stdout.split("TASK [")[1:] if "\nchanged: " in block]
+    assert recap and all(changed == "0" for _name, changed in recap), (recap, changed_tasks)
