@@ -24,6 +24,17 @@ attributes:
     description: Returns facts under C(ansible_facts).
 '''
 
+    # Modules that only read the host and return what they read (not as facts).
+    READER = r'''
+attributes:
+  check_mode:
+    support: full
+    description: Can run in check mode; the module only reads the host.
+  diff_mode:
+    support: none
+    description: Nothing is written, so there is nothing to diff.
+'''
+
     # Modules that write files.
     WRITER = r'''
 attributes:

@@ -20,11 +20,8 @@ description:
   - Changes nothing; runs the same in check mode.
 author:
   - k3s_gpu.cluster maintainers (@k3s-gpu)
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - k3s_gpu.cluster.attributes.reader
 options:
   files:
     description:

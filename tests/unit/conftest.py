@@ -69,10 +69,11 @@ def ansible_playbook(*args, **kwargs):
         })
         env.update(kwargs.pop('env', {}))
         options = dict(cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       universal_newlines=True, timeout=600, check=False)
+                       universal_newlines=True, timeout=600)
         options.update(kwargs)
+        check = options.pop('check', False)
         return subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')] + list(args),
-                              **options)
+                              check=check, **options)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
