@@ -88,9 +88,10 @@ def package_versions(names, run, manager):
 
 
 def unit_states(names, run):
-    """{unit: {LoadState, ActiveState, UnitFileState}} from one systemctl show call."""
+    """{unit: {LoadState, ActiveState, UnitFileState}} from one systemctl show call; all empty
+    without a ``run`` (no running systemd)."""
     states = dict((name, dict((prop, '') for prop in UNIT_PROPERTIES)) for name in names)
-    if not names:
+    if not names or run is None:
         return states
     rc, out = run(['systemctl', 'show', '--property=' + ','.join(UNIT_PROPERTIES), '--'] + list(names))
     # One block per unit, in the order asked, separated by a blank line.
@@ -108,9 +109,8 @@ def read(files=(), packages=(), units=(), run=None, manager='', systemd_dir='/ru
     systemd = os.path.isdir(systemd_dir)
     return {
         'files': dict((path, file_state(path)) for path in files),
-        'packages': package_versions(list(packages), run, manager) if manager else dict((p, '') for p in packages),
-        'units': unit_states(list(units), run) if systemd else dict(
-            (name, dict((prop, '') for prop in UNIT_PROPERTIES)) for name in units),
+        'packages': package_versions(list(packages), run, manager),
+        'units': unit_states(list(units), run if systemd else None),
         'systemd': systemd,
     }
 
