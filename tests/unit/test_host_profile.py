@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ansible_playbook
+from conftest import REPO_ROOT, ansible_playbook
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _host_profile as hp
 
 GROUPS = {"server": ["s1", "s2"], "agent": ["a1"], "gpu_servers": ["a1"]}
@@ -201,3 +201,37 @@ def test_lookup_waits_for_gpu_facts_only_when_asked(tmp_path):
     assert run.returncode == 2, run.stdout + run.stderr
     assert json.loads((tmp_path / "early.json").read_text())["gpu_node"] is None
     assert "k3s_gpu_node is auto on a2, but its NVIDIA facts were not gathered" in run.stdout + run.stderr
+
+
+GROUPS_INVENTORY = """
+all:
+  vars:
+    ansible_connection: local
+    ansible_python_interpreter: %(python)s
+  children:
+    k3s_cluster:
+      children:
+        server: {hosts: {srv-c: , srv-a: , srv-b: }}
+        agent: {hosts: {gpu-z: , gpu-x: , gpu-y: }}
+"""
+
+
+def test_k3s_groups_follow_the_inventory_order(tmp_path):
+    # upgrade.yml restarts the servers after the first in k3s_servers order: the groups must keep
+    # the inventory's order (not the order in which the hosts' results came back, nor a sorted one).
+    (tmp_path / "inv.yml").write_text(GROUPS_INVENTORY % {"python": sys.executable})
+    (tmp_path / "pb.yml").write_text("""
+- ansible.builtin.import_playbook: %(repo)s/playbooks/k3s_groups.yml
+
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.copy:
+        content: "{{ {'first': groups['k3s_first_server'], 'servers': groups['k3s_servers'],
+                      'agents': groups['k3s_agents']} | to_json }}"
+        dest: "%(out)s/groups.json"
+""" % {"repo": REPO_ROOT, "out": tmp_path})
+    run = ansible_playbook("-i", "inv.yml", "pb.yml", cwd=str(tmp_path), stderr=subprocess.PIPE)
+    assert run.returncode == 0, run.stdout + run.stderr
+    found = json.loads((tmp_path / "groups.json").read_text())
+    assert found == {"first": ["srv-c"], "servers": ["srv-c", "srv-a", "srv-b"], "agents": ["gpu-z", "gpu-x", "gpu-y"]}
