@@ -5,9 +5,9 @@
 
 ``read`` (the host_state module) reports files (type, sha1, mode, owner, group), installed
 packages (dpkg or rpm) and systemd units (load, active and unit-file state). ``file_matches``,
-``directory_matches`` and ``packages_installed`` (the test plugins ``file_with``,
-``directory_with`` and ``packages_installed``) decide from that report whether a template, copy,
-folder or package task would change anything: the roles skip the task when it would not, so a
+``directory_matches`` (the managed_file action) and ``packages_installed`` (the test plugin of
+that name) decide from that report whether a template, copy, folder or package task would change
+anything: when it would not, managed_file sends nothing and the package task is skipped, so a
 no-change re-run costs one call per role instead of one per file. They answer "same" only for
 exact equality (content bytes, mode, owner, group; every package installed at a version the spec
 accepts); anything unknown counts as different, so the task runs and decides itself (drift is

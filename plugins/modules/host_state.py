@@ -13,10 +13,11 @@ short_description: Read files, packages and systemd units in one read-only call
 version_added: 0.2.0
 description:
   - Reports, for the paths, packages and units given, what a role needs to decide whether its
-    template, copy, package and service tasks would change anything. The roles read it once and skip
-    each task whose file, package or unit is already as wanted (see the test plugins
-    P(k3s_gpu.cluster.file_with#test) and P(k3s_gpu.cluster.packages_installed#test)), so that a
-    no-change run makes one call per role instead of one per file.
+    template, copy, package and service tasks would change anything. The roles read it once; a
+    file or folder whose entry is already as wanted is not sent again
+    (M(k3s_gpu.cluster.managed_file)), a package task is skipped when
+    P(k3s_gpu.cluster.packages_installed#test) says so, so that a no-change run makes one call per
+    role instead of one per file.
   - Changes nothing; runs the same in check mode.
 author:
   - k3s_gpu.cluster maintainers (@k3s-gpu)
@@ -58,16 +59,14 @@ EXAMPLES = r'''
     units: [k3s.service]
   register: state
 
-- name: Add the repository unless it is already exactly this
-  ansible.builtin.template:
-    src: example.sources.j2
+- name: Add the repository (no call to the host when it is already exactly this)
+  k3s_gpu.cluster.managed_file:
+    template: example.sources.j2
     dest: /etc/apt/sources.list.d/example.sources
     owner: root
     group: root
     mode: "0644"
-  when: >-
-    state.host_state.files['/etc/apt/sources.list.d/example.sources']
-    is not k3s_gpu.cluster.file_with(lookup('ansible.builtin.template', 'example.sources.j2'), '0644', 'root', 'root')
+    found: "{{ state.host_state.files }}"
 '''
 
 RETURN = r'''

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) k3s_gpu.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Tests over the host_state module's report: would a template/copy or an apt task change anything?
+"""Test over the host_state module's report: would an apt task change anything? (Files and
+folders: the managed_file action, which compares with the same report.)
 
 Thin wrappers over plugins/module_utils/_host_state.py; the documentation of each test is in the
 sidecar YAML file of the same name.
@@ -15,14 +16,6 @@ from ansible_collections.k3s_gpu.cluster.plugins.module_utils import _host_state
 from ansible_collections.k3s_gpu.cluster.plugins.module_utils._plain import plain as _plain
 
 
-def file_with(entry, content, mode=None, owner=None, group=None):
-    return _host_state.file_matches(_plain(entry), str(content), mode, owner, group)
-
-
-def directory_with(entry, mode=None, owner=None, group=None):
-    return _host_state.directory_matches(_plain(entry), mode, owner, group)
-
-
 def packages_installed(specs, installed):
     return _host_state.packages_installed(_plain(specs), _plain(installed))
 
@@ -30,7 +23,5 @@ def packages_installed(specs, installed):
 class TestModule(object):
     def tests(self):
         return {
-            'file_with': file_with,
-            'directory_with': directory_with,
             'packages_installed': packages_installed,
         }
