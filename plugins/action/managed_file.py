@@ -30,7 +30,10 @@ PASSED = frozenset(('owner', 'group', 'mode', 'backup', 'validate'))
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    # No remote temporary folder of its own (the base class would make one on every run, a call
+    # to the host even when the file is already as wanted); the module it hands over to makes
+    # and removes its own.
+    TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(('template', 'content', 'state', 'dest', 'found')) | PASSED
 
     def _kind(self, args):

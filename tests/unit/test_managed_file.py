@@ -59,14 +59,18 @@ def test_written_when_absent_then_not_sent_again(tmp_path):
 
 def test_the_report_is_trusted_so_a_same_answer_makes_no_call(tmp_path):
     # The report says the file is as wanted although the disk holds other bytes: the task must not
-    # touch the host (this is what saves the call on a no-change re-run).
+    # touch the host (this is what saves the call on a no-change re-run). Its remote temporary
+    # folder cannot be made (its parent is a file), so any call to the host would fail the task.
     (tmp_path / 'out').write_text('old\n')
+    (tmp_path / 'no-tmp').write_text('')
     tasks = '''
     - k3s_gpu.cluster.managed_file:
         template: t.j2
         dest: "%(d)s/out"
         mode: "0640"
         found: {"%(d)s/out": {type: file, sha1: "{{ lookup('ansible.builtin.template', 't.j2') | hash('sha1') }}", mode: "0640"}}
+      vars:
+        ansible_remote_tmp: "%(d)s/no-tmp/tmp"
       register: first
 '''
     run, found = play(tmp_path, tasks)
