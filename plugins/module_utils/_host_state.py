@@ -36,6 +36,24 @@ def _name(lookup, ident):
         return str(ident)
 
 
+def digest(path, algorithm='sha1'):
+    """The hex digest of a file's bytes, read in blocks."""
+    hashed = hashlib.new(algorithm)
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 20), b''):
+            hashed.update(block)
+    return hashed.hexdigest()
+
+
+def owner_of(st):
+    """Mode (four octal digits), owner and group names (the number when it has no name) of a stat result."""
+    return {
+        'mode': '%04o' % stat.S_IMODE(st.st_mode),
+        'owner': _name(pwd.getpwuid, st.st_uid),
+        'group': _name(grp.getgrgid, st.st_gid),
+    }
+
+
 def file_state(path):
     """The state of one path, not following a final symlink: ``{'type': 'absent'}`` when missing;
     type file/directory/link/other with mode, owner and group; sha1 of a regular file's bytes,
@@ -44,17 +62,9 @@ def file_state(path):
         st = os.lstat(path)
     except OSError:
         return {'type': 'absent'}
-    entry = {
-        'mode': '%04o' % stat.S_IMODE(st.st_mode),
-        'owner': _name(pwd.getpwuid, st.st_uid),
-        'group': _name(grp.getgrgid, st.st_gid),
-    }
+    entry = owner_of(st)
     if stat.S_ISREG(st.st_mode):
-        digest = hashlib.sha1()
-        with open(path, 'rb') as handle:
-            for block in iter(lambda: handle.read(1 << 20), b''):
-                digest.update(block)
-        entry.update(type='file', sha1=digest.hexdigest())
+        entry.update(type='file', sha1=digest(path))
     elif stat.S_ISDIR(st.st_mode):
         entry['type'] = 'directory'
     elif stat.S_ISLNK(st.st_mode):
@@ -87,19 +97,19 @@ def package_versions(names, run, manager):
     return found
 
 
-def unit_states(names, run):
-    """{unit: {LoadState, ActiveState, UnitFileState}} from one systemctl show call; all empty
-    without a ``run`` (no running systemd)."""
-    states = dict((name, dict((prop, '') for prop in UNIT_PROPERTIES)) for name in names)
+def unit_states(names, run, properties=UNIT_PROPERTIES):
+    """{unit: {LoadState, ActiveState, UnitFileState}} (or the ``properties`` asked) from one
+    systemctl show call; all empty without a ``run`` (no running systemd)."""
+    states = dict((name, dict((prop, '') for prop in properties)) for name in names)
     if not names or run is None:
         return states
-    rc, out = run(['systemctl', 'show', '--property=' + ','.join(UNIT_PROPERTIES), '--'] + list(names))
+    rc, out = run(['systemctl', 'show', '--property=' + ','.join(properties), '--'] + list(names))
     # One block per unit, in the order asked, separated by a blank line.
     blocks = out.strip('\n').split('\n\n') if rc == 0 and out.strip() else []
     for name, block in zip(names, blocks):
         for line in block.splitlines():
             key, sep, value = line.partition('=')
-            if sep and key in UNIT_PROPERTIES:
+            if sep and key in properties:
                 states[name][key] = value
     return states
 
