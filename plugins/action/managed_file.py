@@ -74,15 +74,14 @@ class ActionModule(ActionBase):
 
     def _hand_over(self, kind, args, task_vars):
         new_args = dict((name, value) for name, value in args.items() if name in PASSED and value is not None)
-        if kind == 'template':
-            new_args.update(src=args['template'], dest=args['dest'])
-        elif kind == 'content':
-            new_args.update(content=args['content'], dest=args['dest'])
-        else:
-            new_args.update(path=args['dest'], state='directory')
         if kind == 'state':
             # ansible.builtin.file has no action of its own: the module runs as any module does.
+            new_args.update(path=args['dest'], state='directory')
             return self._execute_module(module_name=KINDS[kind], module_args=new_args, task_vars=task_vars)
+        if kind == 'template':
+            new_args.update(src=args['template'], dest=args['dest'])
+        else:
+            new_args.update(content=args['content'], dest=args['dest'])
         task = self._task.copy()
         task.args = new_args
         handler = self._shared_loader_obj.action_loader.get(
@@ -97,7 +96,7 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         kind = self._kind(args)
         entry = self._found(args).get(args['dest'])
-        if self._as_wanted(kind, args, plain(entry), task_vars):
+        if self._as_wanted(kind, args, entry, task_vars):
             result.update(changed=False, dest=args['dest'], handed_over=False,
                           msg='already as wanted on the host (by the report given as found); nothing sent')
             return result
